@@ -1,0 +1,200 @@
+// Command perfprof counts events for a process tree, with counters of
+// their own for every child process and thread, opened before the child
+// runs its first instruction.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+const usageText = `Usage: perfprof [options] -p PID[,PID...]
+       perfprof [options] -t TID[,TID...]
+       perfprof [options] -- COMMAND [ARGS...]
+
+Counts events for a process tree. Every child process and thread the
+targets create gets counters of its own, opened before it runs its first
+instruction, and is followed for as long as it lives.
+
+Examples:
+  perfprof -p 1234 -e task-clock,page-faults   attach; Ctrl-C prints the totals
+  perfprof -e task-clock,cs -- make -j2        run a command, followed from its start
+  perfprof -i 1000 -p 1234,5678                report every second
+  perfprof --json -- ./server                  one JSON object per line
+
+Options:
+`
+
+// config is the parsed command line.
+type config struct {
+	pids, tids []int
+	tree       bool
+	events     []string
+	noFollow   bool
+	interval   time.Duration
+	duration   time.Duration
+	exitN      int
+	perThread  bool
+	output     string
+	json       bool
+	verbose    bool
+	argv       []string // workload
+	path       string   // the workload, resolved in $PATH
+}
+
+// usageError is a bad command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+func parseArgs(args []string, stderr io.Writer) (*config, error) {
+	fs := pflag.NewFlagSet("perfprof", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SetInterspersed(false)
+	var (
+		pids, tids []string
+		interval   int
+		c          config
+	)
+	fs.StringSliceVarP(&pids, "pid", "p", nil, "attach to process `PID` (all its threads); comma-separated, repeatable")
+	fs.StringSliceVarP(&tids, "tid", "t", nil, "attach to thread `TID` only; comma-separated, repeatable")
+	fs.BoolVar(&c.tree, "tree", false, "with -p: also attach to the processes each target already has below it")
+	fs.StringArrayVarP(&c.events, "event", "e", nil, "events to count, comma-separated, repeatable (default task-clock)")
+	fs.BoolVar(&c.noFollow, "no-follow", false, "count the initial tasks only: no ptrace, new children are not counted")
+	fs.IntVarP(&interval, "interval", "i", 0, "print a report every `MS` milliseconds")
+	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 10s, 1m)")
+	fs.IntVarP(&c.exitN, "exit-N", "N", 0, "stop after `N` interval reports")
+	fs.BoolVar(&c.perThread, "per-thread", false, "report per thread instead of per process")
+	fs.StringVarP(&c.output, "output", "o", "", "write the report to `FILE` instead of standard output")
+	fs.BoolVar(&c.json, "json", false, "write one JSON object per line")
+	fs.BoolVarP(&c.verbose, "verbose", "v", false, "log every ptrace event and action on standard error")
+	help := fs.BoolP("help", "h", false, "show this help")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fs.Usage()
+			return nil, nil
+		}
+		return nil, usagef("%v", err)
+	}
+	if *help {
+		fs.Usage()
+		return nil, nil
+	}
+	var err error
+	if c.pids, err = parseIDs(pids, "-p"); err != nil {
+		return nil, err
+	}
+	if c.tids, err = parseIDs(tids, "-t"); err != nil {
+		return nil, err
+	}
+	c.argv = fs.Args()
+	switch {
+	case len(c.pids)+len(c.tids) == 0 && len(c.argv) == 0:
+		return nil, usagef("no target: give -p PID, -t TID or -- COMMAND (see perfprof -h)")
+	case len(c.pids)+len(c.tids) > 0 && len(c.argv) > 0:
+		return nil, usagef("give either -p/-t or a command, not both (the command %q would not be run)", c.argv[0])
+	case c.tree && len(c.pids) == 0:
+		return nil, usagef("--tree needs -p PID")
+	case c.tree && c.noFollow:
+		return nil, usagef("--tree and --no-follow do not go together: --tree attaches with ptrace")
+	case interval < 0:
+		return nil, usagef("-i %d: the interval must be positive", interval)
+	case interval > 0 && interval < 10:
+		return nil, usagef("-i %d: the interval must be at least 10 ms", interval)
+	case c.duration < 0:
+		return nil, usagef("--duration %v: must be positive", c.duration)
+	case c.exitN < 0:
+		return nil, usagef("-N %d: must be positive", c.exitN)
+	case c.exitN > 0 && interval == 0:
+		return nil, usagef("-N %d counts interval reports: give -i MS too", c.exitN)
+	}
+	c.interval = time.Duration(interval) * time.Millisecond
+	if len(c.events) == 0 {
+		c.events = []string{"task-clock"}
+	}
+	return &c, nil
+}
+
+// parseIDs parses "1,2" lists of positive ids.
+func parseIDs(list []string, flag string) ([]int, error) {
+	var ids []int
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		id, err := strconv.Atoi(s)
+		if err != nil || id <= 0 {
+			return nil, usagef("%s %q: not a process id (a positive number)", flag, s)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// Exit statuses.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNoExec   = 126
+	exitNotFound = 127
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole program; it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parseArgs(args, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "perfprof: %v\n", err)
+		return exitUsage
+	}
+	if c == nil { // -h
+		return exitOK
+	}
+	if len(c.argv) > 0 {
+		path, err := exec.LookPath(c.argv[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "perfprof: cannot run %q: %v\n", c.argv[0], lookPathReason(err))
+			if errors.Is(err, os.ErrPermission) {
+				return exitNoExec
+			}
+			return exitNotFound
+		}
+		c.path = path
+	}
+	s := &session{cfg: c, stdout: stdout, stderr: stderr}
+	return s.run()
+}
+
+func lookPathReason(err error) string {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		switch {
+		case errors.Is(ee.Err, exec.ErrNotFound):
+			return "command not found"
+		case errors.Is(ee.Err, os.ErrPermission):
+			return "permission denied (not executable)"
+		}
+		return ee.Err.Error()
+	}
+	return err.Error()
+}

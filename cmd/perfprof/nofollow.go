@@ -1,0 +1,123 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/profdev"
+	"golang.org/x/sys/unix"
+)
+
+// runNoFollow counts the initial tasks only: no ptrace, so tasks they
+// create are not counted (and targets that cannot be traced still can be
+// counted).
+func (s *session) runNoFollow() int {
+	c := s.cfg
+	var devs []*profdev.Dev
+	open := func(tid, tgid int, enableOnExec bool) error {
+		st := follow.Comm(tid)
+		d, err := s.set.Open(tid, tgid, 0, st, enableOnExec)
+		if err != nil {
+			return err
+		}
+		devs = append(devs, d)
+		return nil
+	}
+	workload := 0
+	if len(c.argv) > 0 {
+		pid, err := follow.LaunchUntraced(c.path, c.argv, os.Environ(), func(pid int) error {
+			return open(pid, pid, true)
+		})
+		if err != nil {
+			s.fail(err)
+			return exitFailure
+		}
+		workload = pid
+		devs[0].SetComm(filepath.Base(c.path))
+	}
+	for _, pid := range c.pids {
+		tids, err := follow.Threads(pid)
+		if err != nil {
+			s.errorf("attach to %d: no such process", pid)
+			continue
+		}
+		for _, tid := range tids {
+			if err := open(tid, pid, false); err != nil {
+				s.fail(err)
+			}
+		}
+	}
+	for _, tid := range c.tids {
+		tgid := tid
+		if err := open(tid, tgid, false); err != nil {
+			s.fail(err)
+		}
+	}
+	if len(devs) == 0 {
+		return exitFailure
+	}
+
+	// The run ends when every counted task has exited (each leader fd
+	// reports POLLHUP), or when asked to stop.
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
+	if err != nil {
+		s.fail(os.NewSyscallError("eventfd", err))
+		return exitFailure
+	}
+	defer unix.Close(wake)
+	done := make(chan struct{})
+	var status unix.WaitStatus
+	go func() {
+		defer close(done)
+		if workload != 0 {
+			unix.Wait4(workload, &status, 0, nil)
+			return
+		}
+		fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}}
+		for _, d := range devs {
+			fds = append(fds, unix.PollFd{Fd: int32(d.FD())})
+		}
+		for {
+			if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+				return
+			}
+			if fds[0].Revents != 0 {
+				return
+			}
+			live := 0
+			for i := 1; i < len(fds); i++ {
+				if fds[i].Revents&unix.POLLHUP != 0 {
+					fds[i].Fd = -1 // poll ignores negative fds
+				}
+				if fds[i].Fd >= 0 {
+					live++
+				}
+			}
+			if live == 0 {
+				return
+			}
+		}
+	}()
+	stop := func() {
+		if workload != 0 {
+			unix.Kill(workload, unix.SIGKILL)
+			return
+		}
+		unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	}
+	s.watch(stop, done)
+	<-done
+	code := exitOK
+	if workload != 0 {
+		for _, d := range devs[:1] {
+			d.SetExit(status)
+		}
+		if status.Signaled() {
+			code = 128 + int(status.Signal())
+		} else {
+			code = status.ExitStatus()
+		}
+	}
+	return s.finish(len(devs), 0, code)
+}

@@ -1,0 +1,411 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/profdev"
+	"golang.org/x/sys/unix"
+)
+
+// record is one JSON line.
+type record struct {
+	Type      string      `json:"type"`
+	Time      int64       `json:"time"`
+	Kind      string      `json:"kind,omitempty"`
+	ParentTID int         `json:"parent_tid,omitempty"`
+	PID       int         `json:"pid,omitempty"`
+	PPID      int         `json:"ppid,omitempty"`
+	TID       int         `json:"tid,omitempty"`
+	Comm      string      `json:"comm,omitempty"`
+	Code      *int        `json:"code,omitempty"`
+	Signal    *int        `json:"signal,omitempty"`
+	Exited    *bool       `json:"exited,omitempty"`
+	Final     *bool       `json:"final,omitempty"`
+	Events    *jsonEvents `json:"events,omitempty"`
+
+	TasksFollowed   *int   `json:"tasks_followed,omitempty"`
+	Forks           *int   `json:"forks,omitempty"`
+	CounterFailures *int   `json:"counter_failures,omitempty"`
+	DurationNS      *int64 `json:"duration_ns,omitempty"`
+}
+
+type jsonValue struct {
+	Value     uint64 `json:"value"`
+	Delta     uint64 `json:"delta"`
+	EnabledNS uint64 `json:"enabled_ns"`
+	RunningNS uint64 `json:"running_ns"`
+}
+
+// jsonEvents keeps the events in the order the user gave them.
+type jsonEvents struct {
+	names []string
+	vals  []jsonValue
+}
+
+func (e *jsonEvents) MarshalJSON() ([]byte, error) {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, name := range e.names {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(name)
+		v, _ := json.Marshal(e.vals[i])
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return []byte(b.String()), nil
+}
+
+// output owns the report stream. Task events (fork, exec, exit) come from
+// the tracer goroutine through a channel, so that the stop path never
+// waits for a write; reports come from the main goroutine.
+type output struct {
+	json bool
+	mu   sync.Mutex
+	w    *bufio.Writer
+	enc  *json.Encoder
+
+	events chan record
+	done   chan struct{}
+}
+
+func newOutput(w io.Writer, asJSON bool) *output {
+	o := &output{json: asJSON, w: bufio.NewWriterSize(w, 64<<10)}
+	o.enc = json.NewEncoder(o.w)
+	if asJSON {
+		o.events = make(chan record, 4096)
+		o.done = make(chan struct{})
+		go o.drain()
+	}
+	return o
+}
+
+// event queues a task event. It blocks only if the writer is 4096 events
+// behind: an event is never dropped.
+func (o *output) event(r record) {
+	r.Time = time.Now().UnixNano()
+	o.events <- r
+}
+
+func (o *output) drain() {
+	defer close(o.done)
+	for r := range o.events {
+		o.mu.Lock()
+		o.enc.Encode(r)
+		if len(o.events) == 0 {
+			o.w.Flush()
+		}
+		o.mu.Unlock()
+	}
+}
+
+// close flushes everything; no event may be queued after it.
+func (o *output) close() error {
+	if o.events != nil {
+		close(o.events)
+		<-o.done
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.w.Flush()
+}
+
+// row is one line of a report: a process, or a thread with --per-thread.
+type row struct {
+	pid, ppid, tid int
+	comm           string
+	exited         bool
+	closed         bool
+	status         string
+	vals           []perfevent.Value
+	depth          int
+	devs           []int // indices of the devices summed in the row
+}
+
+// reporter turns device readings into reports.
+type reporter struct {
+	set       *profdev.Set
+	out       *output
+	names     []string
+	perThread bool
+	start     time.Time
+
+	counts []profdev.Counts
+	prev   map[[2]int][]uint64 // last scaled values by (pid, tid), for deltas
+	// shown[i] is set once device i was shown closed in an interval
+	// report: later interval reports leave it out (the final one does
+	// not), so that a long run's reports do not grow with every task
+	// that ever lived.
+	shown []bool
+}
+
+func newReporter(set *profdev.Set, out *output, perThread bool) *reporter {
+	r := &reporter{set: set, out: out, perThread: perThread, start: time.Now(), prev: map[[2]int][]uint64{}}
+	for _, s := range set.Specs() {
+		r.names = append(r.names, s.Name)
+	}
+	return r
+}
+
+// rows reads the set and aggregates per process (or per thread), in tree
+// order: each process under its parent. An interval report leaves out the
+// tasks that had already ended at the previous one.
+func (r *reporter) rows(final bool) []row {
+	r.counts = r.set.Read(r.counts)
+	for len(r.shown) < len(r.counts) {
+		r.shown = append(r.shown, false)
+	}
+	n := len(r.names)
+	byKey := map[[2]int]*row{}
+	var order []*row
+	for i := range r.counts {
+		c := &r.counts[i]
+		if !c.Valid || !final && r.shown[i] {
+			continue
+		}
+		key := [2]int{c.TGID, 0}
+		if r.perThread {
+			key[1] = c.TID
+		}
+		rw := byKey[key]
+		if rw == nil {
+			rw = &row{pid: c.TGID, ppid: c.PPID, vals: make([]perfevent.Value, n), exited: true, closed: true}
+			if r.perThread {
+				rw.tid = c.TID
+			}
+			byKey[key] = rw
+			order = append(order, rw)
+		}
+		rw.devs = append(rw.devs, i)
+		for j := range n {
+			// Sum per-thread scaled values: each thread multiplexes on
+			// its own.
+			v := c.Values[j]
+			rw.vals[j].Raw += v.Scaled()
+			rw.vals[j].Enabled += v.Enabled
+			rw.vals[j].Running += v.Running
+		}
+		if c.TID == c.TGID || rw.comm == "" {
+			rw.comm = c.Comm
+			rw.ppid = c.PPID
+			if c.Exited {
+				rw.status = exitString(c.Status)
+			}
+		}
+		rw.exited = rw.exited && c.Exited
+		rw.closed = rw.closed && c.Closed
+	}
+	if !final {
+		for _, rw := range order {
+			if rw.closed {
+				for _, i := range rw.devs {
+					r.shown[i] = true
+				}
+			}
+		}
+	}
+	return treeOrder(order)
+}
+
+// treeOrder sorts rows so that each process follows its parent, and sets
+// their depth.
+func treeOrder(rows []*row) []row {
+	present := map[int]bool{}
+	for _, rw := range rows {
+		present[rw.pid] = true
+	}
+	kids := map[int][]*row{}
+	var roots []*row
+	for _, rw := range rows {
+		if rw.ppid != rw.pid && present[rw.ppid] && rw.tid == 0 || rw.tid != 0 && rw.tid != rw.pid && present[rw.pid] {
+			parent := rw.ppid
+			if rw.tid != 0 && rw.tid != rw.pid {
+				parent = rw.pid
+			}
+			kids[parent] = append(kids[parent], rw)
+			continue
+		}
+		roots = append(roots, rw)
+	}
+	out := make([]row, 0, len(rows))
+	seen := map[*row]bool{}
+	var walk func(rw *row, depth int)
+	walk = func(rw *row, depth int) {
+		if seen[rw] {
+			return
+		}
+		seen[rw] = true
+		rw.depth = depth
+		out = append(out, *rw)
+		// A thread row's children are keyed by its process; only the
+		// leader's row (tid == pid or 0) expands them.
+		if rw.tid != 0 && rw.tid != rw.pid {
+			return
+		}
+		ks := kids[rw.pid]
+		sort.SliceStable(ks, func(i, j int) bool { return ks[i].tid < ks[j].tid })
+		for _, k := range ks {
+			walk(k, depth+1)
+		}
+	}
+	for _, rw := range roots {
+		walk(rw, 0)
+	}
+	for _, rw := range rows { // cycles (pid reuse): never lose a row
+		walk(rw, 0)
+	}
+	return out
+}
+
+func exitString(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by " + unix.SignalName(ws.Signal())
+	}
+	return fmt.Sprintf("exit %d", ws.ExitStatus())
+}
+
+// report writes one report: a table, or one JSON counts record per row.
+func (r *reporter) report(final bool) {
+	rows := r.rows(final)
+	o := r.out
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.json {
+		now := time.Now().UnixNano()
+		for i := range rows {
+			rw := &rows[i]
+			ev := &jsonEvents{names: r.names, vals: make([]jsonValue, len(r.names))}
+			prev := r.prev[[2]int{rw.pid, rw.tid}]
+			cur := make([]uint64, len(r.names))
+			for j, v := range rw.vals {
+				cur[j] = v.Raw
+				d := v.Raw
+				if j < len(prev) && prev[j] <= v.Raw {
+					d = v.Raw - prev[j]
+				}
+				ev.vals[j] = jsonValue{Value: v.Raw, Delta: d, EnabledNS: v.Enabled, RunningNS: v.Running}
+			}
+			r.prev[[2]int{rw.pid, rw.tid}] = cur
+			exited, fin := rw.exited, final
+			o.enc.Encode(record{Type: "counts", Time: now, PID: rw.pid, PPID: rw.ppid, TID: rw.tid,
+				Comm: rw.comm, Exited: &exited, Final: &fin, Events: ev})
+		}
+		o.w.Flush()
+		return
+	}
+	r.table(o.w, rows, final)
+	o.w.Flush()
+}
+
+// table writes rows in columns, perf stat style.
+func (r *reporter) table(w io.Writer, rows []row, final bool) {
+	elapsed := time.Since(r.start)
+	if final {
+		fmt.Fprintf(w, "\n Performance counter stats for the process tree (%d %s):\n\n", len(rows), plural(len(rows), "process", "processes", r.perThread))
+	} else {
+		fmt.Fprintf(w, "\n# %.3f s\n", elapsed.Seconds())
+	}
+	idHeader := "PID"
+	if r.perThread {
+		idHeader = "TID"
+	}
+	fmt.Fprintf(w, "%8s %8s  %-24s", idHeader, "PPID", "COMM")
+	for _, name := range r.names {
+		fmt.Fprintf(w, " %*s", colWidth(name), header(name))
+	}
+	fmt.Fprintf(w, "  %s\n", "STATUS")
+	totals := make([]perfevent.Value, len(r.names))
+	for _, rw := range rows {
+		id := rw.pid
+		if r.perThread {
+			id = rw.tid
+		}
+		comm := strings.Repeat("  ", min(rw.depth, 8)) + rw.comm
+		if r.perThread && rw.tid != rw.pid {
+			comm = strings.Repeat("  ", min(rw.depth, 8)) + "[" + rw.comm + "]"
+		}
+		fmt.Fprintf(w, "%8d %8d  %-24s", id, rw.ppid, truncate(comm, 24))
+		for j, v := range rw.vals {
+			fmt.Fprintf(w, " %*s", colWidth(r.names[j]), formatValue(r.names[j], v))
+			totals[j].Raw += v.Raw
+			totals[j].Enabled += v.Enabled
+			totals[j].Running += v.Running
+		}
+		status := "running"
+		switch {
+		case rw.exited && rw.status != "":
+			status = rw.status
+		case rw.exited:
+			status = "exited"
+		case rw.closed:
+			status = "detached"
+		}
+		fmt.Fprintf(w, "  %s\n", status)
+	}
+	fmt.Fprintf(w, "%8s %8s  %-24s", "", "", "total")
+	for j, v := range totals {
+		fmt.Fprintf(w, " %*s", colWidth(r.names[j]), formatValue(r.names[j], v))
+	}
+	fmt.Fprintln(w)
+}
+
+func plural(n int, one, many string, perThread bool) string {
+	if perThread {
+		one, many = "thread", "threads"
+	}
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// timeEvent reports whether an event counts nanoseconds (shown in ms).
+func timeEvent(name string) bool {
+	base, _, _ := strings.Cut(name, ":")
+	return base == "task-clock" || base == "cpu-clock"
+}
+
+func header(name string) string {
+	if timeEvent(name) {
+		return name + " (ms)"
+	}
+	return name
+}
+
+func colWidth(name string) int { return max(len(header(name)), 14) }
+
+// formatValue shows a value, with the share of time it was counted when
+// the kernel multiplexed it.
+func formatValue(name string, v perfevent.Value) string {
+	var s string
+	if timeEvent(name) {
+		s = fmt.Sprintf("%.2f", float64(v.Raw)/1e6)
+	} else {
+		s = fmt.Sprintf("%d", v.Raw)
+	}
+	if v.Enabled > 0 && v.Running == 0 {
+		return "<not counted>"
+	}
+	if v.Enabled > 0 && v.Running < v.Enabled {
+		s += fmt.Sprintf(" (%.0f%%)", v.Percent())
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-1] + "~"
+}

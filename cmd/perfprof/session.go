@@ -1,0 +1,310 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/profdev"
+	"golang.org/x/sys/unix"
+)
+
+// session is one run of perfprof.
+type session struct {
+	cfg            *config
+	stdout, stderr io.Writer
+
+	set   *profdev.Set
+	out   *output
+	rep   *reporter
+	start time.Time
+	stop  chan struct{} // closed when a stop is asked for (signal, duration, -N)
+}
+
+func (s *session) errorf(format string, args ...any) {
+	fmt.Fprintf(s.stderr, "perfprof: "+format+"\n", args...)
+}
+
+// fail prints err and its hint, if any.
+func (s *session) fail(err error) {
+	s.errorf("%v", err)
+	if h := hint(err); h != "" {
+		s.errorf("hint: %s", h)
+	}
+}
+
+func (s *session) warnf(format string, args ...any) {
+	s.errorf("warning: "+format, args...)
+}
+
+// hint says what to do about err, or "".
+func hint(err error) string {
+	var ae *follow.AttachError
+	if errors.As(err, &ae) {
+		switch {
+		case ae.TracerPID != 0:
+			return fmt.Sprintf("a task has only one tracer: stop process %d, or count without following: --no-follow", ae.TracerPID)
+		case errors.Is(err, unix.ESRCH):
+			return "check the id with 'ps -L -p ID'"
+		case errors.Is(err, unix.EPERM):
+			return "run perfprof as root (ptrace needs CAP_SYS_PTRACE for processes that are not its children)"
+		}
+	}
+	return perfevent.Hint(err)
+}
+
+func (s *session) run() int {
+	c := s.cfg
+	specs, err := perfevent.Parse(c.events...)
+	if err != nil {
+		var ue *perfevent.UnknownEventError
+		if errors.As(err, &ue) {
+			s.errorf("%v", err)
+			if len(ue.Suggestions) > 0 {
+				s.errorf("hint: did you mean %s? 'perf list' shows the events of this machine", quoteList(ue.Suggestions))
+			} else {
+				s.errorf("hint: 'perf list' shows the events of this machine")
+			}
+			return exitUsage
+		}
+		s.fail(err)
+		return exitFailure
+	}
+	if specs, err = s.probe(specs); err != nil {
+		s.fail(err)
+		return exitFailure
+	}
+	// Keep one instance of each event open for the whole run, so that no
+	// per-task open or close is the first or last of its kind.
+	pin, err := perfevent.Pin(specs)
+	if err != nil {
+		s.fail(err)
+		return exitFailure
+	}
+	defer pin.Close()
+
+	w := s.stdout
+	if c.output != "" {
+		f, err := os.Create(c.output)
+		if err != nil {
+			s.errorf("cannot write the report: %v", err)
+			return exitFailure
+		}
+		defer f.Close()
+		w = f
+	}
+	s.out = newOutput(w, c.json)
+	s.set = profdev.NewSet(specs)
+	s.rep = newReporter(s.set, s.out, c.perThread)
+	s.stop = make(chan struct{})
+	s.start = time.Now()
+
+	var code int
+	if c.noFollow {
+		code = s.runNoFollow()
+	} else {
+		code = s.runFollow()
+	}
+	if err := s.out.close(); err != nil {
+		s.errorf("write report: %v", err)
+		if code == exitOK {
+			code = exitFailure
+		}
+	}
+	return code
+}
+
+// probe opens each event once on perfprof itself, so that an event this
+// machine lacks fails now, with a clear message, and not on every task.
+// cycles falls back to cpu-clock, as perf does.
+func (s *session) probe(specs []perfevent.Spec) ([]perfevent.Spec, error) {
+	for i := range specs {
+		err := perfevent.Probe(specs[i : i+1])
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, perfevent.ErrNotSupported) {
+			if fb, ok := perfevent.Fallback(specs[i]); ok {
+				s.warnf("%q not supported here, counting %q instead", specs[i].Name, fb.Name)
+				specs[i] = fb
+				if err := perfevent.Probe(specs[i : i+1]); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		return nil, err
+	}
+	return specs, nil
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, " or ")
+}
+
+// runFollow counts the targets and every task they create.
+func (s *session) runFollow() int {
+	c := s.cfg
+	var log io.Writer
+	if c.verbose {
+		log = s.stderr
+	}
+	h := &hooks{set: s.set}
+	if c.json {
+		h.out = s.out
+	}
+	tr, err := follow.Start(follow.Options{Hooks: h, Log: log})
+	if err != nil {
+		s.fail(err)
+		return exitFailure
+	}
+	arm := func(tid, tgid, ppid int) ([]pidtree.Device, error) {
+		d, err := s.set.Open(tid, tgid, ppid, follow.Comm(tid), false)
+		if err != nil {
+			return nil, err
+		}
+		return []pidtree.Device{d}, nil
+	}
+	attached := 0
+	if len(c.argv) > 0 {
+		comm := filepath.Base(c.path)
+		_, err := tr.Launch(c.path, c.argv, os.Environ(), func(tid, tgid, ppid int) ([]pidtree.Device, error) {
+			d, err := s.set.Open(tid, tgid, ppid, comm, true)
+			if err != nil {
+				return nil, err
+			}
+			return []pidtree.Device{d}, nil
+		})
+		if err != nil {
+			s.fail(err)
+			tr.Stop()
+			tr.Run()
+			tr.Wait()
+			return exitFailure
+		}
+		attached++
+	}
+	type target struct {
+		id     int
+		thread bool
+	}
+	var targets []target
+	for _, p := range c.pids {
+		targets = append(targets, target{p, false})
+	}
+	for _, t := range c.tids {
+		targets = append(targets, target{t, true})
+	}
+	for _, t := range targets {
+		_, armErr, err := tr.Attach(t.id, follow.AttachOptions{Thread: t.thread, Tree: c.tree}, arm)
+		if err != nil {
+			s.fail(err)
+			continue
+		}
+		if armErr != nil {
+			s.fail(armErr)
+		}
+		attached++
+	}
+	if attached == 0 {
+		tr.Run()
+		tr.Wait()
+		if len(targets) > 1 {
+			s.errorf("no target could be attached")
+		}
+		return exitFailure
+	}
+	if attached < len(targets) {
+		s.warnf("following %d of %d targets", attached, len(targets))
+	}
+	tr.Run()
+	s.watch(tr.Stop, tr.Done())
+	res := tr.Wait()
+	return s.finish(res.Stats.Tasks, res.Stats.Forks, func() int {
+		switch {
+		case res.HaveWorkload && res.Workload.Signaled():
+			return 128 + int(res.Workload.Signal())
+		case res.HaveWorkload:
+			return res.Workload.ExitStatus()
+		}
+		return exitOK
+	}())
+}
+
+// watch handles signals, --duration, -i and -N until done is closed,
+// calling stop when the run must end.
+func (s *session) watch(stop func(), done <-chan struct{}) {
+	c := s.cfg
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
+	defer signal.Stop(sigc)
+	var tick <-chan time.Time
+	if c.interval > 0 {
+		t := time.NewTicker(c.interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var timeout <-chan time.Time
+	if c.duration > 0 {
+		t := time.NewTimer(c.duration)
+		defer t.Stop()
+		timeout = t.C
+	}
+	reports := 0
+	for {
+		select {
+		case <-done:
+			return
+		case <-sigc:
+			stop()
+		case <-timeout:
+			stop()
+		case <-tick:
+			s.rep.report(false)
+			reports++
+			if c.exitN > 0 && reports >= c.exitN {
+				stop()
+				tick = nil
+			}
+		}
+	}
+}
+
+// finish prints the final report and the summary, and returns code.
+func (s *session) finish(tasks, forks, code int) int {
+	s.set.Close()
+	s.rep.report(true)
+	failures, ferr := s.set.Failures()
+	elapsed := time.Since(s.start)
+	if s.cfg.json {
+		d := elapsed.Nanoseconds()
+		s.out.mu.Lock()
+		s.out.enc.Encode(record{Type: "summary", Time: time.Now().UnixNano(),
+			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d})
+		s.out.mu.Unlock()
+	} else {
+		s.out.mu.Lock()
+		fmt.Fprintf(s.out.w, "\n %d tasks followed, %d forks, %d counter failures, %.3f s elapsed\n\n",
+			tasks, forks, failures, elapsed.Seconds())
+		s.out.mu.Unlock()
+	}
+	if failures > 0 {
+		s.warnf("%d tasks were followed without counters: %v", failures, ferr)
+		if h := perfevent.Hint(ferr); h != "" {
+			s.errorf("hint: %s", h)
+		}
+	}
+	return code
+}

@@ -1,0 +1,49 @@
+// Package follow is perfprof's ptrace engine: it takes over target tasks
+// (launching a workload or seizing running processes), follows every task
+// they create, and lets them all go again.
+//
+// It knows nothing of counters. The caller links devices to tasks through
+// Hooks and ArmFunc; follow keeps them in a pidtree and hands a parent's
+// devices to Hooks.Fork when the child needs its own.
+//
+// # In a nutshell
+//
+//  1. Targets are seized with PTRACE_SEIZE and the options in the same call:
+//     TRACEFORK|TRACEVFORK|TRACECLONE|TRACEEXEC|TRACESYSGOOD, plus EXITKILL
+//     for the workload. A workload is started as a re-executed stub of this
+//     binary that waits on a pipe; it is seized and armed there, then execs.
+//  2. The tracer blocks in wait4(-1, __WALL) and handles each stop inline.
+//  3. A fork, vfork or clone event: GETEVENTMSG names the child; the parent
+//     is continued at once.
+//  4. The child's first stop (PTRACE_EVENT_STOP) may come before or after
+//     its parent's event. When both were seen, Hooks.Fork clones the
+//     parent's devices onto the child, and only then is it continued: its
+//     counters see its first instruction.
+//  5. Signal-delivery-stops are continued with their signal (re-injected).
+//     A group-stop (PTRACE_EVENT_STOP with SIGSTOP, SIGTSTP, SIGTTIN or
+//     SIGTTOU) is answered with PTRACE_LISTEN, so the task stays stopped;
+//     the trap that follows its SIGCONT is continued.
+//  6. An exec event re-keys a non-leader thread that exec'd to the leader's
+//     TID. An exit is passed to Hooks.Exit, then the task's devices are
+//     unlinked.
+//  7. Stop kills workload tasks (SIGKILL) and interrupts the others
+//     (PTRACE_INTERRUPT); each is detached at its next stop, with the
+//     signal of that stop if it was a signal-delivery-stop, and stays in
+//     group-stop if it was stopped. Zombie leaders and tasks that were
+//     already exiting never stop again: a grace check every 300 ms finds
+//     them in /proc and leaves them to the kernel.
+//
+// # Goroutines and threads
+//
+// One goroutine locks an OS thread for the Tracer's life and makes every
+// ptrace request and every wait: the kernel accepts requests for a tracee
+// only from the thread that attached it. Launch, Attach and Run are
+// requests served by that goroutine. Once Run started the wait loop, the
+// only way to reach it is a state change of a child, so Stop queues its
+// request and starts a tiny child (this binary, exiting at once) whose exit
+// wakes the loop. SIGCHLD is set back to its default disposition so that
+// the kernel does not signal perfprof at every tracee stop.
+//
+// The package's init runs the launch stub or the waker when the process was
+// started as one, and never returns into main then.
+package follow

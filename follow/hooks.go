@@ -1,0 +1,66 @@
+package follow
+
+import (
+	"github.com/perfprof/perfprof/pidtree"
+	"golang.org/x/sys/unix"
+)
+
+// ForkKind is how a task was created.
+type ForkKind uint8
+
+const (
+	Fork ForkKind = iota + 1
+	VFork
+	Clone
+)
+
+func (k ForkKind) String() string {
+	switch k {
+	case Fork:
+		return "fork"
+	case VFork:
+		return "vfork"
+	case Clone:
+		return "clone"
+	}
+	return "unknown"
+}
+
+// ForkEvent describes a new task, held in its first stop.
+type ForkEvent struct {
+	Kind      ForkKind
+	ParentTID int // the task that forked or cloned
+	TID       int // the new task
+	TGID      int // its process: ParentTID's process for a thread, TID for a new process
+	PPID      int // the parent process of TGID
+}
+
+// Thread reports whether the new task is a thread of an existing process.
+func (e ForkEvent) Thread() bool { return e.TID != e.TGID }
+
+// ExitEvent describes a task the tracer reaped.
+type ExitEvent struct {
+	TID, TGID int
+	Status    unix.WaitStatus
+}
+
+// Hooks receives process-tree changes. The tracer calls them on its own
+// goroutine, on the stop path, so they must return quickly and must not
+// call back into the Tracer.
+type Hooks interface {
+	// Fork is called while the new task is held in its first stop, before
+	// it runs its first instruction. parent holds the devices linked to
+	// the creating task; Fork returns the devices for the new one (each is
+	// linked with Use). An error is counted and logged; the task is still
+	// followed, without those devices.
+	Fork(ev ForkEvent, parent []pidtree.Device) ([]pidtree.Device, error)
+	// Exec is called when task pid completed an execve; oldTID is the
+	// thread that called it (not pid when a non-leader thread exec'd: that
+	// thread now has the leader's TID and the old leader is gone).
+	// devs are the devices linked to the task.
+	Exec(pid, oldTID int, devs []pidtree.Device)
+	// Exit is called when a task was reaped (or, for the old leader of an
+	// exec from another thread, replaced), before its devices are
+	// unlinked.
+	Exit(ev ExitEvent, devs []pidtree.Device)
+}

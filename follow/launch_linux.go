@@ -1,0 +1,445 @@
+package follow
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/perfprof/perfprof/pidtree"
+	"golang.org/x/sys/unix"
+)
+
+// The launch stub and the waker are this same binary, re-executed. The
+// package's init recognises them by their environment and never returns
+// into the program's main.
+// graceDelay is how long a stopping tracer waits before it checks for
+// tasks that cannot report any more.
+const graceDelay = 300 * time.Millisecond
+
+const (
+	stubEnv = "PERFPROF_LAUNCH_STUB"
+	wakeEnv = "PERFPROF_WAKE"
+)
+
+// Stub file descriptors: the stub writes a byte on stubReady once it sits
+// on its main thread, then blocks on stubCork until the tracer has seized
+// it and armed its counters.
+const (
+	stubReady = 3
+	stubCork  = 4
+)
+
+func init() {
+	if os.Getenv(wakeEnv) != "" {
+		os.Exit(0)
+	}
+	if os.Getenv(stubEnv) != "" {
+		runStub()
+	}
+}
+
+// runStub is the launch stub: it waits to be released, then execs the
+// workload from its main thread, the one the tracer seized. Package init
+// runs on the main thread with the goroutine locked to it.
+func runStub() {
+	runtime.LockOSThread()
+	unix.Write(stubReady, []byte{1})
+	unix.Close(stubReady)
+	var b [1]byte
+	n, _ := unix.Read(stubCork, b[:])
+	unix.Close(stubCork)
+	if n != 1 {
+		// The tracer gave up on the launch.
+		os.Exit(125)
+	}
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, stubEnv+"=")
+	})
+	path, argv := os.Args[1], os.Args[2:]
+	err := syscall.Exec(path, argv, env)
+	fmt.Fprintf(os.Stderr, "perfprof: cannot run %q: %v\n", path, err)
+	if errors.Is(err, unix.ENOENT) {
+		os.Exit(127)
+	}
+	os.Exit(126)
+}
+
+// ArmFunc opens the devices for a task the tracer just took over (and
+// holds stopped, or for a launched workload, held before its exec). It runs
+// on the tracer thread.
+type ArmFunc func(tid, tgid, ppid int) ([]pidtree.Device, error)
+
+// Launch starts path with argv and env as the workload: it is seized
+// before it runs its first instruction, armed, and then released to exec.
+// Its wait status is the Result's Workload. Launch must be called before
+// Run.
+func (t *Tracer) Launch(path string, argv, env []string, arm ArmFunc) (pid int, err error) {
+	t.do(func() { pid, err = t.launch(path, argv, env, arm) })
+	return pid, err
+}
+
+// stub is a launch stub held before its exec.
+type stub struct {
+	pid  int
+	cork int // write a byte to release it
+}
+
+// startStub starts the launch stub for path and waits until it is ready
+// to be seized.
+func startStub(path string, argv, env []string) (*stub, error) {
+	var ready, cork [2]int
+	if err := unix.Pipe2(ready[:], unix.O_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	defer unix.Close(ready[0])
+	if err := unix.Pipe2(cork[:], unix.O_CLOEXEC); err != nil {
+		unix.Close(ready[1])
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	args := append([]string{"perfprof-launch", path}, argv...)
+	pid, err := syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
+		Env:   append(slices.Clip(env), stubEnv+"=1"),
+		Files: []uintptr{0, 1, 2, uintptr(ready[1]), uintptr(cork[0])},
+	})
+	unix.Close(ready[1])
+	unix.Close(cork[0])
+	if err != nil {
+		unix.Close(cork[1])
+		return nil, fmt.Errorf("start %q: %w", path, err)
+	}
+	s := &stub{pid: pid, cork: cork[1]}
+	var b [1]byte
+	if n, err := unix.Read(ready[0], b[:]); n != 1 {
+		s.abort()
+		return nil, fmt.Errorf("start %q: launch stub did not start (%v)", path, err)
+	}
+	return s, nil
+}
+
+// abort kills and reaps the stub.
+func (s *stub) abort() {
+	unix.Close(s.cork)
+	unix.Kill(s.pid, unix.SIGKILL)
+	var ws unix.WaitStatus
+	unix.Wait4(s.pid, &ws, unix.WALL, nil)
+}
+
+// release lets the stub exec the workload.
+func (s *stub) release() error {
+	defer unix.Close(s.cork)
+	_, err := unix.Write(s.cork, []byte{1})
+	return err
+}
+
+// launch runs on the tracer thread.
+func (t *Tracer) launch(path string, argv, env []string, arm ArmFunc) (int, error) {
+	s, err := startStub(path, argv, env)
+	if err != nil {
+		return 0, err
+	}
+	pid := s.pid
+	if err := seize(pid, seizeOptions|unix.PTRACE_O_EXITKILL); err != nil {
+		s.abort()
+		return 0, fmt.Errorf("start %q: seize: %w", path, err)
+	}
+	n, _ := t.tree.Insert(pid, pid, t.self, true)
+	n.Prelaunch = true
+	t.workload = pid
+	t.stats.Tasks++
+	t.logf("LAUNCH %d %q", pid, path)
+	devs, err := arm(pid, pid, t.self)
+	for _, d := range devs {
+		t.tree.Link(n, d)
+	}
+	if err == nil {
+		err = s.release()
+	}
+	if err != nil {
+		t.tree.Remove(n)
+		t.workload = 0
+		s.abort()
+		return 0, err
+	}
+	return pid, nil
+}
+
+// LaunchUntraced starts path like Launch but does not trace it: arm opens
+// its counters (enable-on-exec) while it is held before its exec. The
+// caller reaps it (wait4 on the returned pid).
+func LaunchUntraced(path string, argv, env []string, arm func(pid int) error) (int, error) {
+	s, err := startStub(path, argv, env)
+	if err != nil {
+		return 0, err
+	}
+	if err := arm(s.pid); err != nil {
+		s.abort()
+		return 0, err
+	}
+	if err := s.release(); err != nil {
+		s.abort()
+		return 0, err
+	}
+	return s.pid, nil
+}
+
+// Threads lists the threads of process pid.
+func Threads(pid int) ([]int, error) { return threads(pid) }
+
+// AttachError says why a task could not be attached.
+type AttachError struct {
+	PID    int
+	Err    error // the seize errno
+	Reason string
+	// TracerPID is the task's other tracer, when that is the reason.
+	TracerPID int
+}
+
+func (e *AttachError) Error() string {
+	return fmt.Sprintf("attach to %d: %s", e.PID, e.Reason)
+}
+
+func (e *AttachError) Unwrap() error { return e.Err }
+
+// attachError explains a failed PTRACE_SEIZE on tid.
+func (t *Tracer) attachError(tid int, err error) *AttachError {
+	e := &AttachError{PID: tid, Err: err, Reason: err.Error()}
+	switch {
+	case errors.Is(err, unix.ESRCH):
+		e.Reason = "no such process"
+	case errors.Is(err, unix.EPERM):
+		if tp := tracerOf(tid); tp != 0 && tp != t.self {
+			e.TracerPID = tp
+			e.Reason = fmt.Sprintf("already traced by process %d (%s)", tp, Comm(tp))
+		} else if st, serr := readStat(tid); serr == nil && (st.State == 'Z' || st.State == 'X') {
+			e.Reason = "the task is a zombie"
+		} else if os.Geteuid() != 0 {
+			e.Reason = "operation not permitted (needs root or CAP_SYS_PTRACE; see also kernel.yama.ptrace_scope)"
+		} else {
+			e.Reason = "operation not permitted (kernel thread, or kernel.yama.ptrace_scope = 3)"
+		}
+	}
+	return e
+}
+
+// AttachOptions say what Attach takes over.
+type AttachOptions struct {
+	// Thread attaches only the given thread, not its whole process.
+	Thread bool
+	// Tree also attaches the processes the target already has below it.
+	Tree bool
+}
+
+// Attach seizes a running process (every thread of it, rescanning
+// /proc/PID/task until no thread is missing) and arms each task. The
+// tasks keep running; they are detached, not killed, when the tracer
+// stops. It returns the TIDs taken over. An error for the target itself is
+// an *AttachError; tasks that could not be armed are counted in the
+// returned armErr (the first such error) and stay followed. Attach must be
+// called before Run.
+func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (tids []int, armErr, err error) {
+	t.do(func() { tids, armErr, err = t.attach(pid, opt, arm) })
+	return tids, armErr, err
+}
+
+// attach runs on the tracer thread.
+func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (tids []int, armErr, err error) {
+	procs := []int{pid}
+	var seized []*pidtree.Node
+	for i := 0; i < len(procs); i++ {
+		got, err := t.seizeProcess(procs[i], opt.Thread)
+		if err != nil {
+			if i == 0 {
+				return nil, nil, err
+			}
+			t.logf("ATTACH %d (descendant of %d): %v", procs[i], pid, err)
+			continue
+		}
+		seized = append(seized, got...)
+		if opt.Tree && i == len(procs)-1 {
+			// Rescan until no descendant is missing: a process not yet
+			// seized may fork while we work.
+			for _, d := range descendants(pid) {
+				if !slices.Contains(procs, d) {
+					procs = append(procs, d)
+				}
+			}
+		}
+	}
+	// Arm only now that every task is seized: a fork by one of them waits
+	// in its event stop until the loop runs, and by then its devices are
+	// linked, so that the child gets a clone of them.
+	for _, n := range seized {
+		devs, aerr := arm(n.PID, n.TGID, n.PPID)
+		for _, d := range devs {
+			t.tree.Link(n, d)
+		}
+		if aerr != nil && armErr == nil {
+			armErr = aerr
+		}
+		tids = append(tids, n.PID)
+	}
+	return tids, armErr, nil
+}
+
+// seizeProcess seizes pid's threads (or just pid with thread).
+func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		return nil, &AttachError{PID: pid, Err: unix.ESRCH, Reason: "no such process"}
+	}
+	tgid := statusInt(pid, "Tgid")
+	if tgid == 0 {
+		tgid = pid
+	}
+	ppid := statusInt(tgid, "PPid")
+	var nodes []*pidtree.Node
+	tried := map[int]bool{}
+	try := func(tid int) error {
+		tried[tid] = true
+		if t.tree.Find(tid) != nil {
+			return nil
+		}
+		err := seize(tid, seizeOptions)
+		if err != nil {
+			if errors.Is(err, unix.EPERM) && tracerOf(tid) == t.self {
+				// Auto-attached already, as the child of a task we
+				// seized: its first stop will come through the loop.
+				return nil
+			}
+			return t.attachError(tid, err)
+		}
+		n, _ := t.tree.Insert(tid, tgid, ppid, false)
+		nodes = append(nodes, n)
+		t.stats.Tasks++
+		t.logf("SEIZE %d (process %d)", tid, tgid)
+		return nil
+	}
+	if thread {
+		if err := try(pid); err != nil {
+			return nil, err
+		}
+		return nodes, nil
+	}
+	leaderErr := try(pid)
+	if leaderErr != nil {
+		var ae *AttachError
+		if !errors.As(leaderErr, &ae) || ae.TracerPID != 0 || !errors.Is(leaderErr, unix.EPERM) {
+			return nil, leaderErr
+		}
+		// A zombie leader whose threads live: follow the threads.
+		if st, err := readStat(pid); err != nil || st.State != 'Z' {
+			return nil, leaderErr
+		}
+		t.logf("SEIZE %d: zombie leader, attaching its threads", pid)
+	}
+	for {
+		tids, err := threads(pid)
+		if err != nil {
+			break
+		}
+		added := false
+		for _, tid := range tids {
+			if tried[tid] {
+				continue
+			}
+			added = true
+			if err := try(tid); err != nil {
+				t.logf("SEIZE %d: %v", tid, err)
+			}
+		}
+		if !added {
+			break
+		}
+	}
+	if len(nodes) == 0 && leaderErr != nil {
+		return nil, leaderErr
+	}
+	return nodes, nil
+}
+
+// beginStop lets go of everything. Precondition: on the tracer thread.
+func (t *Tracer) beginStop() {
+	if t.stopping {
+		return
+	}
+	t.stopping = true
+	t.result.Stopped = true
+	t.logf("STOP: %d tasks", t.tree.Len())
+	killed := map[int]bool{}
+	for _, n := range t.tree.Nodes() {
+		if n.Detach {
+			continue
+		}
+		n.Detach = true
+		if n.Workload {
+			// PTRACE_KILL is deprecated; a SIGKILL to the process ends
+			// every thread of it, stopped or not.
+			if pid := n.TGID; pid > 0 && !killed[pid] {
+				killed[pid] = true
+				unix.Kill(pid, unix.SIGKILL)
+				t.logf("  KILL %d", pid)
+			} else if n.TGID == 0 && n.PID > 0 {
+				unix.Tgkill(n.PID, n.PID, unix.SIGKILL)
+			}
+			continue
+		}
+		switch n.Phase {
+		case pidtree.Running:
+			// It traps at once (or never, if it is already exiting: then
+			// its death comes instead). A task in group-stop traps too,
+			// and is detached still stopped.
+			err := interrupt(n.PID)
+			t.logf("  INTERRUPT %d (%v)", n.PID, errOrOK(err))
+		case pidtree.NewStopped:
+			// Held in its first stop; its parent's event detaches it.
+		case pidtree.Announced:
+			// Its first stop detaches it.
+		}
+	}
+	t.armGrace()
+}
+
+// armGrace schedules a check of the tasks that may never report again: a
+// zombie leader (its exit is reported only after its other threads), a
+// task that was already exiting when interrupted, a child held in its
+// first stop whose parent was killed before reporting the fork.
+func (t *Tracer) armGrace() {
+	if t.graceTimer != nil {
+		return
+	}
+	t.graceTimer = time.AfterFunc(graceDelay, func() {
+		select {
+		case <-t.done:
+			return
+		case t.reqs <- request{fn: t.graceCheck, reply: make(chan struct{}, 1)}:
+		}
+		t.wake()
+	})
+}
+
+// graceCheck runs on the tracer thread.
+func (t *Tracer) graceCheck() {
+	t.graceTimer = nil
+	for _, n := range t.tree.Nodes() {
+		st, err := readStat(n.PID)
+		switch {
+		case err != nil || st.State == 'Z' || st.State == 'X':
+			// Gone, or a zombie the kernel releases when we exit.
+			t.logf("  LEAVE %d (zombie or gone)", n.PID)
+			t.forget(n)
+		case n.Workload:
+			unix.Tgkill(n.TGID, n.PID, unix.SIGKILL)
+		case n.Phase == pidtree.NewStopped:
+			t.release(n, n.PID, 0)
+		case n.Phase == pidtree.Running:
+			interrupt(n.PID)
+		}
+	}
+	if t.tree.Len() > 0 {
+		t.armGrace()
+	}
+}

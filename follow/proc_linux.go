@@ -1,0 +1,127 @@
+package follow
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Readers of /proc. None of them runs on the fork path except isThread.
+
+// isThread reports whether tid belongs to process tgid: one stat of
+// /proc/TGID/task/TID, which the kernel resolves only within the group.
+func isThread(tgid, tid int) bool {
+	var buf [48]byte
+	p := strconv.AppendInt(append(buf[:0], "/proc/"...), int64(tgid), 10)
+	p = strconv.AppendInt(append(p, "/task/"...), int64(tid), 10)
+	var st unix.Stat_t
+	return unix.Stat(string(p), &st) == nil
+}
+
+// procStat holds the fields of /proc/PID/stat that the tracer needs.
+type procStat struct {
+	State byte
+	PPID  int
+}
+
+// readStat reads /proc/TID/stat (TID may be any thread).
+func readStat(tid int) (procStat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	// comm may hold spaces and parentheses: the fields start after the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return procStat{}, unix.EINVAL
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 2 {
+		return procStat{}, unix.EINVAL
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return procStat{State: f[0][0], PPID: ppid}, nil
+}
+
+// statusField returns the value of "Name:" in /proc/TID/status.
+func statusField(tid int, name string) (string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", os.ErrNotExist
+}
+
+func statusInt(tid int, name string) int {
+	v, err := statusField(tid, name)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(v)
+	return n
+}
+
+// tracerOf returns the TracerPid of tid (0 if untraced or unknown).
+func tracerOf(tid int) int { return statusInt(tid, "TracerPid") }
+
+// Comm returns the command name of tid, "" if it is gone.
+func Comm(tid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/comm")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(string(b), "\n")
+}
+
+// threads lists /proc/PID/task.
+func threads(pid int) ([]int, error) {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return nil, err
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}
+
+// descendants returns the processes below pid (children, grandchildren,
+// ...) from one scan of /proc (it does not need CONFIG_PROC_CHILDREN).
+func descendants(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	kids := make(map[int][]int)
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readStat(p); err == nil {
+			kids[st.PPID] = append(kids[st.PPID], p)
+		}
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range kids[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,527 @@
+package follow
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/perfprof/perfprof/pidtree"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a Tracer.
+type Options struct {
+	Hooks Hooks
+	// Log, if set, receives one line per ptrace event and per action (-v).
+	Log io.Writer
+}
+
+// Stats are the tracer's counters.
+type Stats struct {
+	Tasks        int // tasks followed: attached, launched and created
+	Forks        int // fork, vfork and clone events
+	ChildFirst   int // new children whose first stop came before the parent's event
+	Execs        int
+	Exits        int // tasks reaped
+	Detached     int // tasks let go alive
+	ForkFailures int // Hooks.Fork errors
+	Left         int // tasks still in the tree when the tracer ended (zombies left to the kernel)
+}
+
+// Tracer follows a set of tasks and every task they create. All its ptrace
+// requests and waits run on one goroutine locked to one OS thread: the
+// kernel accepts ptrace requests for a tracee only from the thread that
+// attached it.
+type Tracer struct {
+	opt  Options
+	log  io.Writer
+	self int
+
+	reqs chan request
+	done chan struct{}
+
+	// owned by the tracer goroutine
+	tree       *pidtree.Tree
+	waiting    []*pidtree.Node // new-stopped children whose parent event has not come
+	stopping   bool
+	graceTimer *time.Timer
+	workload   int
+	stats      Stats
+	lastYield  time.Time
+
+	// written by the tracer goroutine before done is closed
+	result Result
+
+	running  atomic.Bool
+	stopOnce sync.Once
+}
+
+// Result is how the followed tasks ended.
+type Result struct {
+	// Workload is the launched command's wait status; valid if HaveWorkload.
+	Workload     unix.WaitStatus
+	HaveWorkload bool
+	// Stopped is true if Stop ended the run (rather than the tasks exiting).
+	Stopped bool
+	Stats   Stats
+}
+
+type request struct {
+	fn    func()
+	reply chan struct{}
+}
+
+// Start starts the tracer goroutine and returns once it is ready.
+func Start(opt Options) (*Tracer, error) {
+	if opt.Hooks == nil {
+		return nil, errors.New("follow: Options.Hooks is nil")
+	}
+	t := &Tracer{
+		opt:  opt,
+		log:  opt.Log,
+		self: os.Getpid(),
+		reqs: make(chan request, 16),
+		done: make(chan struct{}),
+		tree: pidtree.New(),
+	}
+	ready := make(chan struct{})
+	go t.serve(ready)
+	<-ready
+	return t, nil
+}
+
+// do runs fn on the tracer thread and waits for it. It must not be called
+// after Run.
+func (t *Tracer) do(fn func()) {
+	r := request{fn: fn, reply: make(chan struct{})}
+	t.reqs <- r
+	<-r.reply
+}
+
+// serve is the tracer goroutine. It locks its thread for good: the thread
+// is the tracer of every task, and if the goroutine returned while tracees
+// exist, Go would end the thread and the kernel would detach them (and kill
+// the workload, which carries PTRACE_O_EXITKILL).
+func (t *Tracer) serve(ready chan<- struct{}) {
+	runtime.LockOSThread()
+	// With Go's SIGCHLD handler installed, every tracee stop also raises a
+	// signal in this process; with the default disposition the kernel
+	// drops it (SIG_IGN would auto-reap our children: never that).
+	defaultSIGCHLD()
+	close(ready)
+	for r := range t.reqs {
+		if r.fn == nil { // Run
+			close(r.reply)
+			break
+		}
+		r.fn()
+		close(r.reply)
+	}
+	t.loop()
+	t.result.Stats = t.stats
+	t.result.Stats.Left = t.tree.Len()
+	close(t.done)
+	// Nothing is traced any more (or what is left is a zombie the kernel
+	// releases when we exit): the goroutine may return and its thread die.
+}
+
+// Run starts following. It returns at once; Done is closed when no
+// followed task is left or Stop completed.
+func (t *Tracer) Run() {
+	if t.running.Swap(true) {
+		return
+	}
+	r := request{reply: make(chan struct{})}
+	t.reqs <- r
+	<-r.reply
+}
+
+// Done is closed when the tracer has ended.
+func (t *Tracer) Done() <-chan struct{} { return t.done }
+
+// Wait waits for the tracer to end and returns the result.
+func (t *Tracer) Wait() Result {
+	<-t.done
+	return t.result
+}
+
+// Stop lets go of every followed task: workload tasks are killed, attached
+// tasks are detached and left as they were (a task in group-stop stays
+// stopped). It returns at once; Wait tells when it is done. Stop may be
+// called from any goroutine, any number of times.
+func (t *Tracer) Stop() {
+	select {
+	case <-t.done:
+		return
+	default:
+	}
+	t.stopOnce.Do(func() {
+		if !t.running.Load() {
+			// Not following yet: the request runs when Run starts the loop.
+			t.reqs <- request{fn: t.beginStop, reply: make(chan struct{}, 1)}
+			return
+		}
+		t.reqs <- request{fn: t.beginStop, reply: make(chan struct{}, 1)}
+		t.wake()
+	})
+}
+
+// wake makes the tracer's blocking wait4 return: it starts a child of this
+// process that exits at once. Its exit is a state change wait4 reports,
+// after which the loop serves pending requests. It costs a process start,
+// and is used only for rare requests (stop, shutdown checks).
+func (t *Tracer) wake() {
+	exe, err := os.Executable()
+	if err != nil {
+		exe = "/proc/self/exe"
+	}
+	_, err = syscall.ForkExec(exe, []string{"perfprof-wake"}, &syscall.ProcAttr{
+		Env: []string{wakeEnv + "=1"},
+	})
+	if err != nil {
+		// Without a waker the request waits for the next tracee event.
+		t.logf("WAKE failed: %v", err)
+	}
+}
+
+func (t *Tracer) logf(format string, args ...any) {
+	if t.log != nil {
+		fmt.Fprintf(t.log, format+"\n", args...)
+	}
+}
+
+// loop is the wait loop. Precondition: on the tracer thread.
+func (t *Tracer) loop() {
+	t.lastYield = time.Now()
+	for {
+		t.serveRequests()
+		if t.tree.Len() == 0 && len(t.waiting) == 0 {
+			return
+		}
+		var ws unix.WaitStatus
+		pid, err := wait(&ws)
+		if err != nil {
+			if errors.Is(err, unix.ECHILD) {
+				// No tracee and no child left: whatever the tree holds
+				// cannot report any more.
+				t.logf("WAIT: no children left, %d tasks in the tree", t.tree.Len())
+				return
+			}
+			t.logf("WAIT: %v", err)
+			return
+		}
+		t.handle(pid, ws)
+		// A goroutine that never parks gets preempted by the runtime's
+		// monitor every 20us while in a syscall; yield now and then.
+		if now := time.Now(); now.Sub(t.lastYield) > 5*time.Millisecond {
+			t.lastYield = now
+			runtime.Gosched()
+		}
+	}
+}
+
+func (t *Tracer) serveRequests() {
+	for {
+		select {
+		case r := <-t.reqs:
+			if r.fn != nil {
+				r.fn()
+			}
+			close(r.reply)
+		default:
+			return
+		}
+	}
+}
+
+// handle acts on one wait result. Precondition: on the tracer thread.
+func (t *Tracer) handle(pid int, ws unix.WaitStatus) {
+	n := t.tree.Find(pid)
+	if ws.Exited() || ws.Signaled() {
+		if n == nil {
+			// A waker, or a child that died before its first stop and
+			// before its parent's event named it.
+			return
+		}
+		t.exited(n, ws)
+		return
+	}
+	kind, sig := decode(ws)
+	switch kind {
+	case StopFork, StopVFork, StopClone:
+		t.forked(n, pid, ForkKind(kind-StopFork+1))
+	case StopExec:
+		t.execed(pid)
+	case StopEvent:
+		t.eventStop(n, pid)
+	case StopGroup:
+		t.groupStop(n, pid, sig)
+	case StopSignal:
+		t.logf("PTRACE %d SIGNAL %d", pid, sig)
+		if n == nil || n.Detach {
+			t.release(n, pid, int(sig))
+			return
+		}
+		t.cont(pid, int(sig))
+	case StopNone:
+		// WCONTINUED is never asked for.
+	default:
+		t.logf("PTRACE %d %v", pid, kind)
+		if n != nil && n.Detach {
+			t.release(n, pid, 0)
+			return
+		}
+		t.cont(pid, 0)
+	}
+}
+
+func (t *Tracer) cont(pid, sig int) {
+	if err := cont(pid, sig); err != nil {
+		// ESRCH: killed while stopped; its death is reported next.
+		t.logf("  CONT %d signo %d: %v", pid, sig, err)
+		return
+	}
+	if t.log != nil {
+		t.logf("  CONT %d signo %d", pid, sig)
+	}
+}
+
+// release lets go of a task in a ptrace-stop: workload tasks are resumed
+// to die of the SIGKILL already sent, the others are detached with sig.
+func (t *Tracer) release(n *pidtree.Node, pid, sig int) {
+	if n != nil && n.Workload {
+		t.cont(pid, 0)
+		return
+	}
+	err := detach(pid, sig)
+	t.logf("  DETACH %d signo %d (%v)", pid, sig, errOrOK(err))
+	if n != nil {
+		if err == nil {
+			t.stats.Detached++
+		}
+		t.forget(n)
+	}
+}
+
+func errOrOK(err error) any {
+	if err == nil {
+		return "ok"
+	}
+	return err
+}
+
+// forget removes n from the tree; it no longer reports to us.
+func (t *Tracer) forget(n *pidtree.Node) {
+	t.dropWaiting(n)
+	t.tree.Remove(n)
+}
+
+// forked handles a parent's fork, vfork or clone event.
+func (t *Tracer) forked(parent *pidtree.Node, pid int, kind ForkKind) {
+	tid, err := eventMsg(pid)
+	if err != nil {
+		t.logf("PTRACE %d %v: GETEVENTMSG: %v", pid, kind, err)
+		return
+	}
+	t.logf("PTRACE %d %v %d", pid, kind, tid)
+	if parent == nil {
+		t.logf("BUG: event from unknown task %d", pid)
+		detach(pid, 0)
+		return
+	}
+	t.stats.Forks++
+	child, ready := t.tree.Announce(parent, tid)
+	if child.Parent != parent {
+		t.logf("BUG: task %d announced twice", tid)
+		t.cont(pid, 0)
+		return
+	}
+	child.Kind = uint8(kind)
+	if kind == Clone && isThread(parent.TGID, tid) {
+		child.TGID, child.PPID = parent.TGID, parent.PPID
+	} else {
+		child.TGID, child.PPID = tid, parent.TGID
+	}
+	child.Prelaunch = parent.Prelaunch
+	// Resume the parent first: a parent that forks in a loop must not wait
+	// for its children's counters, and a vfork parent must run so that its
+	// child can.
+	if parent.Detach {
+		t.release(parent, pid, 0)
+	} else {
+		t.cont(pid, 0)
+	}
+	if ready {
+		t.stats.ChildFirst++
+		t.dropWaiting(child)
+		t.start(child)
+	}
+}
+
+// eventStop handles PTRACE_EVENT_STOP with SIGTRAP.
+func (t *Tracer) eventStop(n *pidtree.Node, pid int) {
+	if n == nil || n.Phase == pidtree.Announced {
+		t.logf("PTRACE %d initial stop", pid)
+		c, ready := t.tree.FirstStop(pid)
+		if ready {
+			t.start(c)
+			return
+		}
+		// Held until the parent's event names it.
+		c.Detach = c.Detach || t.stopping
+		t.waiting = append(t.waiting, c)
+		return
+	}
+	if n.Phase == pidtree.NewStopped {
+		t.logf("BUG: second initial stop of %d", pid)
+		return
+	}
+	t.logf("PTRACE %d EVENT_STOP (interrupt or SIGCONT)", pid)
+	n.Listening = false
+	if n.Detach {
+		t.release(n, pid, 0)
+		return
+	}
+	t.cont(pid, 0)
+}
+
+// groupStop handles PTRACE_EVENT_STOP with a stopping signal.
+func (t *Tracer) groupStop(n *pidtree.Node, pid int, sig unix.Signal) {
+	t.logf("PTRACE %d group-stop %d", pid, sig)
+	if n == nil || n.Phase != pidtree.Running {
+		// A new child whose first stop reports the group's stop signal
+		// (its process is stopped): it is still its initial stop.
+		t.eventStop(n, pid)
+		return
+	}
+	if n.Detach {
+		// Detached in group-stop, the task stays stopped until SIGCONT.
+		t.release(n, pid, 0)
+		return
+	}
+	// PTRACE_CONT would resume the task and lose the stop; LISTEN keeps it
+	// stopped and reports the SIGCONT.
+	n.Listening = true
+	if err := listen(pid); err != nil {
+		t.logf("  LISTEN %d: %v", pid, err)
+		return
+	}
+	t.logf("  LISTEN %d", pid)
+}
+
+// start completes a new child's handshake: it clones the parent's devices
+// onto it and resumes it. Precondition: child is in its first stop.
+func (t *Tracer) start(c *pidtree.Node) {
+	parent := c.Parent
+	t.stats.Tasks++
+	if c.Detach || parent == nil {
+		t.tree.Complete(c)
+		t.release(c, c.PID, 0)
+		return
+	}
+	if !c.Prelaunch {
+		ev := ForkEvent{Kind: ForkKind(c.Kind), ParentTID: parent.PID, TID: c.PID, TGID: c.TGID, PPID: c.PPID}
+		devs, err := t.opt.Hooks.Fork(ev, parent.Devs)
+		for _, d := range devs {
+			t.tree.Link(c, d)
+		}
+		if err != nil {
+			t.stats.ForkFailures++
+			t.logf("  CLONE devices for %d: %v", c.PID, err)
+		}
+	}
+	t.tree.Complete(c)
+	if c.Prelaunch {
+		// A runtime thread of the launch stub, not of the workload: the
+		// exec that starts the workload will end it.
+		t.release(c, c.PID, 0)
+		return
+	}
+	t.cont(c.PID, 0)
+}
+
+// execed handles PTRACE_EVENT_EXEC on pid.
+func (t *Tracer) execed(pid int) {
+	old, err := eventMsg(pid)
+	if err != nil {
+		old = pid
+	}
+	t.logf("PTRACE %d EXEC (was %d)", pid, old)
+	t.stats.Execs++
+	if old != pid {
+		// A non-leader thread exec'd: it took the leader's TID, and the
+		// old leader is gone without an exit report of its own.
+		if n := t.tree.Find(old); n != nil {
+			if leader := t.tree.Find(pid); leader != nil {
+				t.opt.Hooks.Exit(ExitEvent{TID: pid, TGID: leader.TGID}, leader.Devs)
+			}
+			t.tree.Rekey(n, pid)
+		}
+	}
+	n := t.tree.Find(pid)
+	if n == nil {
+		t.logf("BUG: exec of unknown task %d", pid)
+		detach(pid, 0)
+		return
+	}
+	n.Prelaunch = false
+	t.opt.Hooks.Exec(pid, old, n.Devs)
+	if n.Detach {
+		t.release(n, pid, 0)
+		return
+	}
+	t.cont(pid, 0)
+}
+
+// exited handles the reaping of a followed task.
+func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
+	pid := n.PID
+	if ws.Exited() {
+		t.logf("EXIT %d code %d", pid, ws.ExitStatus())
+	} else {
+		t.logf("EXIT %d signal %d", pid, ws.Signal())
+	}
+	t.stats.Exits++
+	if ws.Signaled() && len(t.waiting) > 0 {
+		t.adoptOrphans(n)
+	}
+	if n.Phase == pidtree.Running || n.Phase == pidtree.NewStopped {
+		t.opt.Hooks.Exit(ExitEvent{TID: pid, TGID: n.TGID, Status: ws}, n.Devs)
+	}
+	if pid == t.workload {
+		t.result.Workload, t.result.HaveWorkload = ws, true
+	}
+	t.forget(n)
+}
+
+// adoptOrphans handles children whose parent was killed between waking
+// them and reporting its fork event: that event never comes. A waiting
+// child whose parent process is the killed task's is announced now.
+func (t *Tracer) adoptOrphans(dead *pidtree.Node) {
+	for _, c := range append([]*pidtree.Node(nil), t.waiting...) {
+		st, err := readStat(c.PID)
+		if err != nil || st.PPID != dead.TGID {
+			continue
+		}
+		t.logf("ORPHAN %d of %d", c.PID, dead.PID)
+		t.tree.Announce(dead, c.PID)
+		c.TGID, c.PPID, c.Kind = c.PID, dead.TGID, uint8(Fork)
+		t.dropWaiting(c)
+		t.start(c)
+	}
+}
+
+func (t *Tracer) dropWaiting(n *pidtree.Node) {
+	for i, w := range t.waiting {
+		if w == n {
+			t.waiting = append(t.waiting[:i], t.waiting[i+1:]...)
+			return
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package perfevent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// Errors that OpenGroup, Probe and Pin wrap in an *OpenError, next to the
+// raw errno: both match with errors.Is. The errno-to-sentinel mapping,
+// with the kernel behaviour behind each case, is openErrnoError.
+var (
+	// ErrNotSupported: the kernel has no PMU for the event, or the PMU
+	// does not implement it (ENOENT, ENODEV, EOPNOTSUPP).
+	ErrNotSupported = errors.New("event not supported")
+	// ErrPermission: perf_event_paranoid or a missing CAP_PERFMON forbids
+	// the event (EACCES, EPERM). It matches fs.ErrPermission too.
+	ErrPermission error = &wrapError{msg: "event not permitted", err: fs.ErrPermission}
+	// ErrNoTask: the task does not exist or is exiting (ESRCH).
+	ErrNoTask = errors.New("no such task")
+	// ErrTooManyFiles: the process or system fd limit is reached (EMFILE,
+	// ENFILE).
+	ErrTooManyFiles = errors.New("too many open files")
+	// ErrBusy: the PMU is held exclusively by someone else (EBUSY).
+	ErrBusy = errors.New("PMU busy")
+)
+
+// wrapError is a sentinel that also matches a standard error.
+type wrapError struct {
+	msg string
+	err error
+}
+
+func (e *wrapError) Error() string { return e.msg }
+func (e *wrapError) Unwrap() error { return e.err }
+
+// OpenError is returned when opening an event fails. Err wraps a sentinel
+// of this package (when the errno has a meaning) and the raw unix.Errno,
+// so both errors.Is(err, ErrNotSupported) and errors.Is(err, unix.ENOENT)
+// hold.
+type OpenError struct {
+	Event string // Spec.Name
+	TID   int    // the task it was opened on (the caller's tid for Probe and Pin)
+	Err   error
+}
+
+// Error returns e.g.
+// `open "cycles" for tid 4242: event not supported (no such file or directory)`.
+func (e *OpenError) Error() string {
+	return fmt.Sprintf("open %q for tid %d: %v", e.Event, e.TID, e.Err)
+}
+
+func (e *OpenError) Unwrap() error { return e.Err }
+
+// Hint returns one line saying what the user can do about err, an error
+// from this package, or "" if there is nothing useful to say.
+func Hint(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, ErrNotSupported):
+		var oe *OpenError
+		if errors.As(err, &oe) && isHardwareName(oe.Event) {
+			return "this machine has no hardware PMU (common in VMs); try -e task-clock or -e cpu-clock"
+		}
+		return ""
+	case errors.Is(err, ErrPermission):
+		p := "kernel.perf_event_paranoid"
+		if v, ok := perfEventParanoid(); ok {
+			p = fmt.Sprintf("kernel.perf_event_paranoid is %d", v)
+		}
+		return p + "; lower it (sysctl -w kernel.perf_event_paranoid=1) or run as root or with CAP_PERFMON"
+	case errors.Is(err, ErrTooManyFiles):
+		return "each followed task needs one fd per event; raise the limit with 'ulimit -n' (hard limit) or count fewer events"
+	case errors.Is(err, ErrBusy):
+		return "another tool holds the PMU exclusively; stop it or count software events"
+	}
+	return ""
+}

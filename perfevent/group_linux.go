@@ -1,0 +1,308 @@
+package perfevent
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// readFormat is the read_format of every event: one read(2) on the leader
+// returns the whole group, as struct read_format in perf_event_open(2):
+//
+//	struct read_format {
+//		u64 nr;            /* PERF_FORMAT_GROUP */
+//		u64 time_enabled;  /* PERF_FORMAT_TOTAL_TIME_ENABLED */
+//		u64 time_running;  /* PERF_FORMAT_TOTAL_TIME_RUNNING */
+//		struct { u64 value; u64 id; /* PERF_FORMAT_ID */ } values[nr];
+//	};
+const readFormat = unix.PERF_FORMAT_GROUP | unix.PERF_FORMAT_TOTAL_TIME_ENABLED |
+	unix.PERF_FORMAT_TOTAL_TIME_RUNNING | unix.PERF_FORMAT_ID
+
+// Header and per-event sizes of struct read_format, in bytes.
+const (
+	readHeaderSize = 3 * 8
+	readValueSize  = 2 * 8
+)
+
+// bitsSetByOpen are the attr bits that OpenGroup, Probe and Pin own.
+const bitsSetByOpen = unix.PerfBitDisabled | unix.PerfBitEnableOnExec | unix.PerfBitInherit
+
+var (
+	errNoSpecs     = errors.New("perfevent: no events to open")
+	errGroupClosed = errors.New("read counter group: group is closed")
+	errShortDst    = errors.New("read counter group: destination shorter than the group")
+	// The kernel returns 0 bytes for an event in error state (a pinned
+	// event that could not be scheduled): not a count of 0.
+	errErrorState = fmt.Errorf("read counter group: event in error state: %w", io.EOF)
+	errBadLayout  = errors.New("read counter group: unexpected read_format layout")
+)
+
+// perfEventOpen calls perf_event_open(2) with PERF_FLAG_FD_CLOEXEC, so
+// that no counter fd leaks into a workload we exec. EINTR is retried: the
+// open waits interruptibly on the target's exec_update_lock, and Go's
+// preemption signals (SIGURG) make EINTR likely.
+func perfEventOpen(attr *unix.PerfEventAttr, pid, cpu, groupFD int) (int, error) {
+	for {
+		fd, err := unix.PerfEventOpen(attr, pid, cpu, groupFD, unix.PERF_FLAG_FD_CLOEXEC)
+		if err != unix.EINTR { // x/sys returns a bare unix.Errno
+			return fd, openErrnoError(err)
+		}
+	}
+}
+
+// openErrnoError gives an error of perf_event_open(2) its meaning, keeping
+// the errno matchable: errors.Is(err, ErrNotSupported) and
+// errors.Is(err, unix.ENOENT) both hold.
+func openErrnoError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var errno unix.Errno
+	if !errors.As(err, &errno) {
+		return err
+	}
+	var meaning error
+	switch errno {
+	case unix.ENOENT:
+		// perf_init_event found no PMU accepting the type/config: a
+		// generic hardware event in a VM without a virtual PMU, a cache
+		// event the PMU does not map, an unknown tracepoint id.
+		meaning = ErrNotSupported
+	case unix.ENODEV:
+		// The PMU exists but cannot do this (e.g. a CPU-bound uncore PMU
+		// asked for a task event).
+		meaning = ErrNotSupported
+	case unix.EOPNOTSUPP:
+		// The PMU lacks a feature the attr asks for (sampling without an
+		// overflow interrupt, exclude bits it cannot honour, branch stack).
+		meaning = ErrNotSupported
+	case unix.EACCES, unix.EPERM:
+		// perf_event_paranoid forbids it (>= 2: kernel counting for
+		// unprivileged users; > 2 on Debian/Android: everything), or the
+		// target belongs to another user and we lack CAP_PERFMON /
+		// ptrace access; a seccomp profile may also say EPERM.
+		meaning = ErrPermission
+	case unix.ESRCH:
+		// find_lively_task_by_vpid found no task, or its perf context is
+		// already torn down (TASK_TOMBSTONE): the task exited.
+		meaning = ErrNoTask
+	case unix.EMFILE, unix.ENFILE:
+		// The per-process (RLIMIT_NOFILE) or system-wide fd limit.
+		meaning = ErrTooManyFiles
+	case unix.EBUSY:
+		// Another user holds the PMU exclusively (attr.exclusive or a
+		// PMU with PERF_PMU_CAP_EXCLUSIVE such as Intel PT).
+		meaning = ErrBusy
+	default:
+		// EINVAL, E2BIG (an attr the kernel does not understand), ...:
+		// no better word than the errno itself.
+		return os.NewSyscallError("perf_event_open", errno)
+	}
+	return fmt.Errorf("%w (%w)", meaning, errno)
+}
+
+// Group is one counter group on one task: the leader is the first spec,
+// the members the rest, read atomically with one read(2). A Group holds
+// one fd per event.
+//
+// Read, Enable and Disable may be called concurrently with each other, but
+// not with Close.
+type Group struct {
+	fds    []int // leader first, in spec order
+	mu     sync.Mutex
+	buf    []byte // read buffer, guarded by mu
+	closed bool   // guarded by mu
+
+	// Backing arrays for small groups, so that OpenGroup allocates once.
+	smallFDs [smallGroup]int
+	smallBuf [readHeaderSize + readValueSize*smallGroup]byte
+}
+
+// smallGroup is the largest group whose fds and read buffer live inside
+// the Group itself.
+const smallGroup = 4
+
+// OpenOptions tunes OpenGroup.
+type OpenOptions struct {
+	// EnableOnExec opens the group disabled with enable_on_exec set on
+	// the leader: counting starts at the task's next execve (and restarts
+	// at every execve). Otherwise the group counts from the moment it is
+	// opened.
+	EnableOnExec bool
+}
+
+// OpenGroup opens specs as one counter group on thread tid: specs[0] is
+// the leader. Each event is opened with pid = tid and cpu = -1, so it
+// counts tid on whatever CPU it runs; tid 0 means the calling thread.
+// Counters are never inherited by the task's children (inherit = 0): a
+// new child gets its own group. Every fd is close-on-exec.
+//
+// Open the group while tid is off the CPU (held in a ptrace stop, or
+// blocked), as perfprof does: then every event counts from the task's next
+// instruction. On a task that is running at that moment, including the
+// calling thread, Linux 6.18 starts a member whose PMU differs from the
+// leader's (page-faults or a tracepoint under task-clock) only at the
+// task's next context switch, and PERF_EVENT_IOC_ENABLE does not change
+// that; the leader and same-PMU members count at once.
+//
+// OpenGroup makes one perf_event_open(2) call per event and reads no file.
+// It blocks only as long as the kernel does (the open waits on the
+// target's exec_update_lock; EINTR is retried).
+//
+// On failure it closes whatever it opened and returns an *OpenError that
+// wraps ErrNotSupported, ErrPermission, ErrNoTask, ErrTooManyFiles or
+// ErrBusy, and the errno. An empty specs is an error.
+func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
+	if len(specs) == 0 {
+		return nil, errNoSpecs
+	}
+	g := new(Group)
+	if n := len(specs); n <= smallGroup {
+		g.fds = g.smallFDs[:0:n]
+		g.buf = g.smallBuf[:readHeaderSize+readValueSize*n]
+	} else {
+		g.fds = make([]int, 0, n)
+		g.buf = make([]byte, readHeaderSize+readValueSize*n)
+	}
+	for i := range specs {
+		attr := specs[i].Attr
+		attr.Size = attrSize
+		attr.Read_format = readFormat
+		attr.Bits &^= bitsSetByOpen
+		groupFD := -1
+		if i == 0 {
+			if opt.EnableOnExec {
+				attr.Bits |= unix.PerfBitDisabled | unix.PerfBitEnableOnExec
+			}
+		} else {
+			// Members stay enabled: they count whenever the leader does.
+			groupFD = g.fds[0]
+		}
+		fd, err := perfEventOpen(&attr, tid, -1, groupFD)
+		if err != nil {
+			g.closeFDs()
+			return nil, &OpenError{Event: specs[i].Name, TID: tid, Err: err}
+		}
+		g.fds = append(g.fds, fd)
+	}
+	return g, nil
+}
+
+// Len returns the number of events in the group.
+func (g *Group) Len() int { return len(g.fds) }
+
+// FDs returns the group's fds, leader first, for tests and fd accounting.
+// The caller must not close them.
+func (g *Group) FDs() []int { return g.fds }
+
+// Read reads all counters of the group with one read(2) on the leader into
+// dst, in spec order. len(dst) must be at least Len(). Read does not
+// allocate, and does not block: a counter fd is always readable. It still
+// works after the task exited and was reaped (it returns the final counts).
+//
+// A counter in error state (the kernel returns 0 bytes) is an error that
+// matches io.EOF.
+func (g *Group) Read(dst []Value) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errGroupClosed
+	}
+	nr := len(g.fds)
+	if len(dst) < nr {
+		return errShortDst
+	}
+	var n int
+	var err error
+	for {
+		n, err = unix.Read(g.fds[0], g.buf)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("read counter group: %w", os.NewSyscallError("read", err))
+	}
+	if n == 0 {
+		return errErrorState
+	}
+	buf := g.buf
+	if n != len(buf) || binary.NativeEndian.Uint64(buf) != uint64(nr) {
+		return errBadLayout
+	}
+	enabled := binary.NativeEndian.Uint64(buf[8:])
+	running := binary.NativeEndian.Uint64(buf[16:])
+	// The kernel writes the leader, then the members in the order they
+	// joined the group (perf_read_group, for_each_sibling_event), which
+	// is spec order.
+	for i := range nr {
+		off := readHeaderSize + readValueSize*i
+		dst[i] = Value{
+			Raw:     binary.NativeEndian.Uint64(buf[off:]),
+			Enabled: enabled,
+			Running: running,
+		}
+	}
+	return nil
+}
+
+// Enable starts the whole group counting (PERF_EVENT_IOC_ENABLE with
+// PERF_IOC_FLAG_GROUP on the leader).
+func (g *Group) Enable() error {
+	return g.ioctl(unix.PERF_EVENT_IOC_ENABLE, "enable")
+}
+
+// Disable stops the whole group counting (PERF_EVENT_IOC_DISABLE with
+// PERF_IOC_FLAG_GROUP on the leader). Counts and times are kept.
+func (g *Group) Disable() error {
+	return g.ioctl(unix.PERF_EVENT_IOC_DISABLE, "disable")
+}
+
+func (g *Group) ioctl(req uint, what string) error {
+	if err := unix.IoctlSetInt(g.fds[0], req, unix.PERF_IOC_FLAG_GROUP); err != nil {
+		return fmt.Errorf("%s counter group: %w", what, os.NewSyscallError("ioctl", err))
+	}
+	return nil
+}
+
+// Close closes every fd of the group, members first. It is idempotent:
+// later calls return nil. It must not run concurrently with Read, Enable or
+// Disable.
+func (g *Group) Close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil
+	}
+	g.closed = true
+	return g.closeFDs()
+}
+
+// closeFDs closes the fds opened so far, last first, and returns the first
+// error.
+func (g *Group) closeFDs() error {
+	var first error
+	for i := len(g.fds) - 1; i >= 0; i-- {
+		if err := unix.Close(g.fds[i]); err != nil && first == nil {
+			first = os.NewSyscallError("close", err)
+		}
+	}
+	return first
+}
+
+// perfEventParanoid reads /proc/sys/kernel/perf_event_paranoid.
+func perfEventParanoid() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/kernel/perf_event_paranoid")
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return v, err == nil
+}

@@ -1,0 +1,70 @@
+package perfevent
+
+import (
+	"io"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Probe opens each spec alone on the calling thread (pid 0, cpu -1), with
+// the attr OpenGroup would use for a leader, and closes it at once. It
+// returns the first failure as an *OpenError (TID is the caller's tid), so
+// that unsupported events fail before any task is attached.
+func Probe(specs []Spec) error {
+	for i := range specs {
+		fd, err := openAlone(&specs[i], 0)
+		if err != nil {
+			return &OpenError{Event: specs[i].Name, TID: unix.Gettid(), Err: err}
+		}
+		unix.Close(fd)
+	}
+	return nil
+}
+
+// Pin keeps one disabled instance of each spec open on the calling thread
+// (pid 0, cpu -1) until the returned io.Closer is closed. While pinned,
+// opening and closing the same events on other tasks is never the first
+// or last user of an event kind, which the kernel makes expensive: the
+// first software event of a kind flips a static key (about 140µs), and
+// closing the last user of a tracepoint unregisters it and waits for an
+// RCU grace period (about 26ms).
+//
+// A failure closes what was opened and is returned as an *OpenError.
+func Pin(specs []Spec) (io.Closer, error) {
+	p := &pinned{fds: make([]int, 0, len(specs))}
+	for i := range specs {
+		fd, err := openAlone(&specs[i], unix.PerfBitDisabled)
+		if err != nil {
+			p.Close()
+			return nil, &OpenError{Event: specs[i].Name, TID: unix.Gettid(), Err: err}
+		}
+		p.fds = append(p.fds, fd)
+	}
+	return p, nil
+}
+
+// openAlone opens s as a group of its own on the calling thread.
+func openAlone(s *Spec, bits uint64) (int, error) {
+	attr := s.Attr
+	attr.Size = attrSize
+	attr.Read_format = readFormat
+	attr.Bits = attr.Bits&^bitsSetByOpen | bits
+	return perfEventOpen(&attr, 0, -1, -1)
+}
+
+// pinned is the io.Closer of Pin.
+type pinned struct {
+	once sync.Once
+	fds  []int
+}
+
+// Close closes the pinned events; later calls do nothing.
+func (p *pinned) Close() error {
+	p.once.Do(func() {
+		for _, fd := range p.fds {
+			unix.Close(fd)
+		}
+	})
+	return nil
+}

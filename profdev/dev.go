@@ -1,0 +1,237 @@
+package profdev
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/perfprof/perfprof/perfevent"
+	"golang.org/x/sys/unix"
+)
+
+// Set is the devices of one run, all counting the same events.
+type Set struct {
+	specs []perfevent.Spec
+
+	mu   sync.Mutex
+	devs []*Dev // every device opened, in order, alive or final
+
+	opened   atomic.Int64
+	failures atomic.Int64
+	firstErr atomic.Pointer[error]
+}
+
+// NewSet returns an empty set counting specs.
+func NewSet(specs []perfevent.Spec) *Set {
+	return &Set{specs: specs}
+}
+
+// Specs returns the events the set counts.
+func (s *Set) Specs() []perfevent.Spec { return s.specs }
+
+// Dev is one counter group on one task.
+type Dev struct {
+	set  *Set
+	TID  int
+	TGID int
+	PPID int
+
+	refs int32 // tracer goroutine only
+
+	mu       sync.Mutex
+	group    *perfevent.Group // nil once closed
+	final    []perfevent.Value
+	comm     string
+	exited   bool
+	status   unix.WaitStatus
+	hasState bool
+}
+
+// Open opens a Dev on task tid. With enableOnExec the counters start at
+// the task's next execve (a workload held before its exec); otherwise
+// they count at once.
+func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, error) {
+	g, err := perfevent.OpenGroup(s.specs, tid, perfevent.OpenOptions{EnableOnExec: enableOnExec})
+	if err != nil {
+		s.fail(err)
+		return nil, err
+	}
+	d := &Dev{set: s, TID: tid, TGID: tgid, PPID: ppid, group: g, comm: comm}
+	s.opened.Add(1)
+	s.mu.Lock()
+	s.devs = append(s.devs, d)
+	s.mu.Unlock()
+	return d, nil
+}
+
+// Clone opens the same events on a new task tid, which inherits d's
+// command name. It is called while tid is held in its first stop, so the
+// counters see its first instruction.
+func (d *Dev) Clone(tid, tgid, ppid int) (*Dev, error) {
+	d.mu.Lock()
+	comm := d.comm
+	d.mu.Unlock()
+	return d.set.Open(tid, tgid, ppid, comm, false)
+}
+
+func (s *Set) fail(err error) {
+	s.failures.Add(1)
+	s.firstErr.CompareAndSwap(nil, &err)
+}
+
+// Failures returns how many devices could not be opened, and the first
+// error.
+func (s *Set) Failures() (int, error) {
+	n := int(s.failures.Load())
+	if p := s.firstErr.Load(); p != nil {
+		return n, *p
+	}
+	return n, nil
+}
+
+// Opened returns how many devices were opened.
+func (s *Set) Opened() int { return int(s.opened.Load()) }
+
+// Live returns how many devices are still open.
+func (s *Set) Live() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, d := range s.devs {
+		d.mu.Lock()
+		if d.group != nil {
+			n++
+		}
+		d.mu.Unlock()
+	}
+	return n
+}
+
+// Use takes a reference on d; it fails once d is closed.
+func (d *Dev) Use() bool {
+	if d.refs < 0 {
+		return false
+	}
+	d.refs++
+	return true
+}
+
+// Unuse drops a reference. The last one reads the final counts and closes
+// the counters: the task is gone or no longer followed.
+func (d *Dev) Unuse() {
+	if d.refs <= 0 {
+		return
+	}
+	d.refs--
+	if d.refs == 0 {
+		d.refs = -1
+		d.Close()
+	}
+}
+
+// Close reads the final counts and closes the counters. It is idempotent.
+func (d *Dev) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.group == nil {
+		return
+	}
+	vals := make([]perfevent.Value, d.group.Len())
+	if err := d.group.Read(vals); err == nil {
+		d.final = vals
+	}
+	d.group.Close()
+	d.group = nil
+}
+
+// FD returns the leader's file descriptor, -1 once closed. poll(2) on it
+// reports POLLHUP when the task has exited.
+func (d *Dev) FD() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.group == nil {
+		return -1
+	}
+	return d.group.FDs()[0]
+}
+
+// SetExit records how the task ended.
+func (d *Dev) SetExit(ws unix.WaitStatus) {
+	d.mu.Lock()
+	d.exited, d.status, d.hasState = true, ws, true
+	d.mu.Unlock()
+}
+
+// SetComm records the task's command name (after an exec).
+func (d *Dev) SetComm(comm string) {
+	d.mu.Lock()
+	d.comm = comm
+	d.mu.Unlock()
+}
+
+// Counts is one device's reading.
+type Counts struct {
+	TID, TGID, PPID int
+	Comm            string
+	// Exited is true once the task was reaped; Status is then valid.
+	Exited bool
+	Status unix.WaitStatus
+	// Closed is true when the counters are final (task gone or detached).
+	Closed bool
+	// Valid is false when the counters could not be read.
+	Valid  bool
+	Values []perfevent.Value
+}
+
+// Read reads every device of the set into dst (reusing its storage) and
+// returns it. Live devices are read now; closed ones give their final
+// counts.
+func (s *Set) Read(dst []Counts) []Counts {
+	s.mu.Lock()
+	devs := s.devs[:len(s.devs):len(s.devs)]
+	s.mu.Unlock()
+	n := len(s.specs)
+	if cap(dst) < len(devs) {
+		dst = append(dst[:cap(dst)], make([]Counts, len(devs)-cap(dst))...)
+	}
+	dst = dst[:len(devs)]
+	for i, d := range devs {
+		c := &dst[i]
+		if cap(c.Values) < n {
+			c.Values = make([]perfevent.Value, n)
+		}
+		c.Values = c.Values[:n]
+		d.read(c)
+	}
+	return dst
+}
+
+func (d *Dev) read(c *Counts) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c.TID, c.TGID, c.PPID, c.Comm = d.TID, d.TGID, d.PPID, d.comm
+	c.Exited, c.Status = d.exited, d.status
+	c.Closed = d.group == nil
+	c.Valid = true
+	if d.group != nil {
+		if err := d.group.Read(c.Values); err != nil {
+			c.Valid = false
+		}
+		return
+	}
+	if d.final == nil {
+		c.Valid = false
+		clear(c.Values)
+		return
+	}
+	copy(c.Values, d.final)
+}
+
+// Close closes every device still open (reading their final counts).
+func (s *Set) Close() {
+	s.mu.Lock()
+	devs := s.devs
+	s.mu.Unlock()
+	for _, d := range devs {
+		d.Close()
+	}
+}

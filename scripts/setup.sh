@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian machine for perfprof's demo and tests: a C
+# compiler for the test workloads, strace (a second tracer, for the
+# already-traced test), perf (to cross-check counts), and tracefs.
+# Idempotent; quiet when there is nothing to do.
+set -euo pipefail
+
+need=()
+command -v go >/dev/null || { echo "setup: Go is missing: install Go 1.24 or newer (https://go.dev/dl)" >&2; exit 1; }
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v make >/dev/null || need+=(make)
+command -v strace >/dev/null || need+=(strace)
+command -v perf >/dev/null || need+=(linux-perf)
+
+if ((${#need[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "setup: missing ${need[*]}: install them (as root: apt-get install ${need[*]})" >&2
+		exit 1
+	fi
+	echo "setup: installing ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	# perf is optional (a cross-check): do not fail if the package is absent.
+	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+		apt-get install -y -qq --no-install-recommends "${need[@]/linux-perf/}" >/dev/null
+fi
+
+# Tracepoint events need tracefs; perfprof mounts it itself when root, but
+# do it here too so that 'perf list' and the tests see the same thing.
+if [[ $(id -u) -eq 0 && ! -e /sys/kernel/tracing/events ]]; then
+	mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+fi
