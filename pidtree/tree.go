@@ -85,11 +85,11 @@ func (n *Node) Refs() int { return int(n.refs) }
 
 // Tree is the set of followed tasks, ordered by TID.
 type Tree struct {
-	idx   *btree.BTreeG[*Node]
-	pivot Node    // search key, reused so that lookups do not allocate
-	free  []*Node // released nodes, reused by the next insert
-	released int // nodes whose last reference was dropped
-	overPut  int // Puts without a reference (caller bugs)
+	idx      *btree.BTreeG[*Node]
+	pivot    Node    // search key, reused so that lookups do not allocate
+	free     []*Node // released nodes, reused by the next insert
+	released int     // nodes whose last reference was dropped
+	overPut  int     // Puts without a reference (caller bugs)
 }
 
 func less(a, b *Node) bool { return a.PID < b.PID }

@@ -1,0 +1,409 @@
+package follow
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/perfprof/perfprof/pidtree"
+	"golang.org/x/sys/unix"
+)
+
+// These tests run the tracer on the C workloads of scripts/ (built by
+// TestMain), with devices that only count their uses.
+
+var bin string // scripts/bin
+
+func TestMain(m *testing.M) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("PERFPROF_TEST_STRICT") == "1" {
+			fmt.Fprintln(os.Stderr, "follow tests need root (ptrace of non-children); PERFPROF_TEST_STRICT=1")
+			os.Exit(1)
+		}
+		fmt.Fprintln(os.Stderr, "skipping follow tests: not root")
+		os.Exit(0)
+	}
+	out, err := exec.Command("make", "-s", "-C", "../scripts").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build workloads: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	bin, _ = filepath.Abs("../scripts/bin")
+	os.Exit(m.Run())
+}
+
+// fakeDev counts Use and Unuse.
+type fakeDev struct {
+	tid          int
+	uses, unuses int
+}
+
+func (d *fakeDev) Use() bool { d.uses++; return true }
+func (d *fakeDev) Unuse()    { d.unuses++ }
+
+// recorder is a Hooks that gives every task a fakeDev.
+type recorder struct {
+	devs   []*fakeDev
+	forks  []ForkEvent
+	noDevs int // forks whose parent had no device
+	execs  []int
+	exits  map[int]unix.WaitStatus
+}
+
+func newRecorder() *recorder { return &recorder{exits: map[int]unix.WaitStatus{}} }
+
+func (r *recorder) dev(tid int) *fakeDev {
+	d := &fakeDev{tid: tid}
+	r.devs = append(r.devs, d)
+	return d
+}
+
+func (r *recorder) Fork(ev ForkEvent, parent []pidtree.Device) ([]pidtree.Device, error) {
+	r.forks = append(r.forks, ev)
+	if len(parent) == 0 {
+		r.noDevs++
+	}
+	return []pidtree.Device{r.dev(ev.TID)}, nil
+}
+
+func (r *recorder) Exec(pid, oldTID int, devs []pidtree.Device) { r.execs = append(r.execs, pid) }
+
+func (r *recorder) Exit(ev ExitEvent, devs []pidtree.Device) { r.exits[ev.TID] = ev.Status }
+
+func (r *recorder) arm(tid, tgid, ppid int) ([]pidtree.Device, error) {
+	return []pidtree.Device{r.dev(tid)}, nil
+}
+
+// balanced checks that every device was released exactly once.
+func (r *recorder) balanced(t *testing.T) {
+	t.Helper()
+	for _, d := range r.devs {
+		if d.uses != 1 || d.unuses != 1 {
+			t.Errorf("device of %d: %d uses, %d unuses; want 1, 1", d.tid, d.uses, d.unuses)
+		}
+	}
+}
+
+// launch runs argv under a new tracer until it ends, capturing its stdout.
+func launch(t *testing.T, r *recorder, argv ...string) (Result, []string) {
+	t.Helper()
+	tr, err := Start(Options{Hooks: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The workload inherits fd 1: point it at the pipe for the launch.
+	saved, _ := unix.Dup(1)
+	unix.Dup2(int(wr.Fd()), 1)
+	_, err = tr.Launch(argv[0], argv, os.Environ(), r.arm)
+	unix.Dup2(saved, 1)
+	unix.Close(saved)
+	wr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan []string)
+	go func() {
+		var ls []string
+		sc := bufio.NewScanner(rd)
+		for sc.Scan() {
+			ls = append(ls, sc.Text())
+		}
+		lines <- ls
+	}()
+	tr.Run()
+	select {
+	case <-tr.Done():
+	case <-time.After(30 * time.Second):
+		tr.Stop()
+		t.Fatal("tracer did not end in 30s")
+	}
+	return tr.Wait(), <-lines
+}
+
+// created returns the TIDs of the workload's "created" lines.
+func created(lines []string) map[int]string {
+	m := map[int]string{}
+	for _, l := range lines {
+		var kind string
+		var tid, tgid, ptid int
+		if n, _ := fmt.Sscanf(l, "created %s %d %d %d", &kind, &tid, &tgid, &ptid); n == 4 {
+			m[tid] = kind
+		}
+	}
+	return m
+}
+
+func TestLaunchFollowsEveryTask(t *testing.T) {
+	tests := []struct {
+		name string
+		argv []string
+	}{
+		{"fork tree", []string{bin + "/forktree", "2", "3", "2", "10"}},
+		{"thread tree", []string{bin + "/threadtree", "6", "2", "10"}},
+		{"posix_spawn and vfork", []string{bin + "/spawn", "10"}},
+		{"clone and clone3", []string{bin + "/clone3"}},
+		// Grandchildren of the tracer fork here: their children's first
+		// stops often come before the parent's event.
+		{"forks below a shell", []string{"/bin/sh", "-c", bin + "/forktree 2 4 1 1; true"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRecorder()
+			res, lines := launch(t, r, tc.argv...)
+			if !res.HaveWorkload || !res.Workload.Exited() || res.Workload.ExitStatus() != 0 {
+				t.Fatalf("workload status %#x, want exit 0; output %q", uint32(res.Workload), lines)
+			}
+			want := created(lines)
+			if len(want) == 0 {
+				t.Fatalf("workload created nothing: %q", lines)
+			}
+			got := map[int]bool{}
+			for _, f := range r.forks {
+				got[f.TID] = true
+				if kind := want[f.TID]; kind == "thread" != f.Thread() && kind != "" && kind != "clone" {
+					t.Errorf("task %d created as %s, reported Thread()=%v", f.TID, kind, f.Thread())
+				}
+			}
+			for tid := range want {
+				if !got[tid] {
+					t.Errorf("task %d (%s) created but not followed", tid, want[tid])
+				}
+			}
+			if r.noDevs != 0 {
+				t.Errorf("%d children forked from a task without devices", r.noDevs)
+			}
+			if res.Stats.Left != 0 {
+				t.Errorf("%d tasks left in the tree", res.Stats.Left)
+			}
+			if res.Stats.Tasks != len(r.forks)+1 {
+				t.Errorf("stats: %d tasks, %d forks seen", res.Stats.Tasks, len(r.forks))
+			}
+			for _, f := range r.forks {
+				if _, ok := r.exits[f.TID]; !ok {
+					t.Errorf("task %d never reported its exit", f.TID)
+				}
+			}
+			r.balanced(t)
+			t.Logf("%d tasks, child stop first %d times", res.Stats.Tasks, res.Stats.ChildFirst)
+		})
+	}
+}
+
+func TestWorkloadExitStatus(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		check  func(unix.WaitStatus) bool
+	}{
+		{"exit 7", func(ws unix.WaitStatus) bool { return ws.Exited() && ws.ExitStatus() == 7 }},
+		{"kill -TERM $$", func(ws unix.WaitStatus) bool { return ws.Signaled() && ws.Signal() == unix.SIGTERM }},
+	} {
+		r := newRecorder()
+		res, _ := launch(t, r, "/bin/sh", "-c", tc.script)
+		if !res.HaveWorkload || !tc.check(res.Workload) {
+			t.Errorf("sh -c %q: status %#x", tc.script, uint32(res.Workload))
+		}
+		r.balanced(t)
+	}
+	r := newRecorder()
+	res, _ := launch(t, r, "/nonexistent/program")
+	if !res.Workload.Exited() || res.Workload.ExitStatus() != 127 {
+		t.Errorf("missing program: status %#x, want exit 127", uint32(res.Workload))
+	}
+}
+
+func TestExecFromThread(t *testing.T) {
+	r := newRecorder()
+	res, lines := launch(t, r, bin+"/execthread", "20")
+	if !res.Workload.Exited() || res.Workload.ExitStatus() != 0 {
+		t.Fatalf("status %#x, output %q", uint32(res.Workload), lines)
+	}
+	if len(r.execs) < 2 {
+		t.Errorf("execs %v: want the launch and the thread's exec", r.execs)
+	}
+	if res.Stats.Left != 0 {
+		t.Errorf("%d tasks left", res.Stats.Left)
+	}
+	r.balanced(t)
+}
+
+// startTarget starts a workload that is not traced (a child of the test,
+// reaped by the test's own goroutine).
+func startTarget(t *testing.T, argv ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "ready ") {
+			return cmd, sc
+		}
+	}
+	t.Fatalf("%v did not get ready", argv)
+	return nil, nil
+}
+
+func procState(t *testing.T, tid int) (state string, tracer string) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tid))
+	if err != nil {
+		return "gone", ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "State:"); ok {
+			state = strings.Fields(v)[0]
+		}
+		if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			tracer = strings.TrimSpace(v)
+		}
+	}
+	return state, tracer
+}
+
+func TestAttachThenDetach(t *testing.T) {
+	cmd, sc := startTarget(t, bin+"/sigtarget", "2")
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	pid := cmd.Process.Pid
+	r := newRecorder()
+	tr, err := Start(Options{Hooks: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tids, armErr, err := tr.Attach(pid, AttachOptions{}, r.arm)
+	if err != nil || armErr != nil {
+		t.Fatal(err, armErr)
+	}
+	if len(tids) != 3 {
+		t.Errorf("attached %v, want the 3 threads of sigtarget 2", tids)
+	}
+	tr.Run()
+	time.Sleep(350 * time.Millisecond) // sigtarget forks every 100 ms
+	tr.Stop()
+	select {
+	case <-tr.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not end the tracer in 5s")
+	}
+	res := tr.Wait()
+	if res.Stats.Left != 0 || res.Stats.Forks == 0 {
+		t.Errorf("stats %+v: want forks followed and nothing left", res.Stats)
+	}
+	for _, tid := range tids {
+		if st, tp := procState(t, tid); st == "t" || st == "T" || tp != "0" {
+			t.Errorf("task %d after detach: state %s, tracer %s", tid, st, tp)
+		}
+	}
+	r.balanced(t)
+	// It still runs: SIGTERM makes it finish cleanly.
+	cmd.Process.Signal(unix.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("target after detach: %v", err)
+	}
+}
+
+func TestDetachKeepsGroupStop(t *testing.T) {
+	cmd, _ := startTarget(t, bin+"/stopme")
+	pid := cmd.Process.Pid
+	deadline := time.Now().Add(2 * time.Second)
+	for st, _ := procState(t, pid); st != "T"; st, _ = procState(t, pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stopme never stopped (state %s)", st)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r := newRecorder()
+	tr, _ := Start(Options{Hooks: r})
+	if _, _, err := tr.Attach(pid, AttachOptions{}, r.arm); err != nil {
+		t.Fatal(err)
+	}
+	tr.Run()
+	time.Sleep(100 * time.Millisecond)
+	tr.Stop()
+	select {
+	case <-tr.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not end the tracer in 5s")
+	}
+	if st, tp := procState(t, pid); st != "T" || tp != "0" {
+		t.Errorf("after detach: state %s tracer %s, want T and 0", st, tp)
+	}
+	cmd.Process.Signal(syscall.SIGCONT)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("stopme after SIGCONT: %v", err)
+	}
+	r.balanced(t)
+}
+
+func TestStopKillsWorkload(t *testing.T) {
+	r := newRecorder()
+	tr, _ := Start(Options{Hooks: r})
+	pid, err := tr.Launch(bin+"/sigtarget", []string{"sigtarget", "2"}, os.Environ(), r.arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Run()
+	time.Sleep(200 * time.Millisecond)
+	tr.Stop()
+	select {
+	case <-tr.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not end the tracer in 5s")
+	}
+	res := tr.Wait()
+	if !res.Workload.Signaled() || res.Workload.Signal() != unix.SIGKILL {
+		t.Errorf("workload status %#x, want killed by SIGKILL", uint32(res.Workload))
+	}
+	if st, _ := procState(t, pid); st != "gone" {
+		t.Errorf("workload %d still there: %s", pid, st)
+	}
+	r.balanced(t)
+}
+
+func TestAttachErrors(t *testing.T) {
+	r := newRecorder()
+	tr, _ := Start(Options{Hooks: r})
+	defer func() { tr.Run(); tr.Wait() }()
+	_, _, err := tr.Attach(1<<22+1, AttachOptions{}, r.arm)
+	var ae *AttachError
+	if !errors.As(err, &ae) || ae.Reason != "no such process" {
+		t.Errorf("attach to a missing pid: %v", err)
+	}
+	if _, _, err := tr.Attach(os.Getpid(), AttachOptions{}, r.arm); err == nil {
+		t.Errorf("attach to ourselves succeeded")
+	}
+}
+
+// TestBothOrders forks from grandchildren of the tracer, where the child's
+// first stop and the parent's event come in either order, and checks that
+// both orders were seen and handled.
+func TestBothOrders(t *testing.T) {
+	r := newRecorder()
+	res, lines := launch(t, r, "/bin/sh", "-c", bin+"/forktree 2 16 0 0; true")
+	if n := len(created(lines)); n != 16+16*16 || len(r.forks) < n {
+		t.Fatalf("%d tasks created, %d followed", n, len(r.forks))
+	}
+	if res.Stats.ChildFirst == 0 || res.Stats.ChildFirst == res.Stats.Forks {
+		t.Errorf("child stop first %d of %d forks: want both orders", res.Stats.ChildFirst, res.Stats.Forks)
+	}
+	r.balanced(t)
+}
