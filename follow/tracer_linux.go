@@ -296,6 +296,10 @@ func (t *Tracer) cont(pid, sig int) {
 // to die of the SIGKILL already sent, the others are detached with sig.
 func (t *Tracer) release(n *pidtree.Node, pid, sig int) {
 	if n != nil && n.Workload {
+		// A task forked after the stop began never got the SIGKILL.
+		if n.TGID > 0 {
+			unix.Tgkill(n.TGID, pid, unix.SIGKILL)
+		}
 		t.cont(pid, 0)
 		return
 	}

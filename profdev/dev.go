@@ -1,6 +1,7 @@
 package profdev
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -52,7 +53,11 @@ type Dev struct {
 func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, error) {
 	g, err := perfevent.OpenGroup(s.specs, tid, perfevent.OpenOptions{EnableOnExec: enableOnExec})
 	if err != nil {
-		s.fail(err)
+		// A task that is gone (killed while held, or exited before it
+		// could be armed) is no failure to count.
+		if !errors.Is(err, perfevent.ErrNoTask) {
+			s.fail(err)
+		}
 		return nil, err
 	}
 	d := &Dev{set: s, TID: tid, TGID: tgid, PPID: ppid, group: g, comm: comm}

@@ -172,6 +172,9 @@ func (s *session) runFollow() int {
 	}
 	arm := func(tid, tgid, ppid int) ([]pidtree.Device, error) {
 		d, err := s.set.Open(tid, tgid, ppid, follow.Comm(tid), false)
+		if errors.Is(err, perfevent.ErrNoTask) {
+			return nil, nil // it exited while we attached
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -213,7 +216,7 @@ func (s *session) runFollow() int {
 			s.fail(err)
 			continue
 		}
-		if armErr != nil {
+		if armErr != nil && !errors.Is(armErr, perfevent.ErrNoTask) {
 			s.fail(armErr)
 		}
 		attached++
