@@ -286,3 +286,16 @@ type UnknownEventError struct {
 func (e *UnknownEventError) Error() string {
 	return fmt.Sprintf("unknown event %q", e.Name)
 }
+
+// UserOnly returns s restricted to user space (":u"), which
+// kernel.perf_event_paranoid 2 still allows an unprivileged user; ok is
+// false if s already excludes something or is a tracepoint.
+func UserOnly(s Spec) (Spec, bool) {
+	if s.Attr.Type == unix.PERF_TYPE_TRACEPOINT || s.Attr.Bits&excludeMask != 0 {
+		return Spec{}, false
+	}
+	u := s
+	u.Attr.Bits |= modUserBits
+	u.Name = s.Name + modifierSuffix(u.Attr.Bits)
+	return u, true
+}

@@ -131,6 +131,15 @@ func (s *session) probe(specs []perfevent.Spec) ([]perfevent.Spec, error) {
 		if err == nil {
 			continue
 		}
+		if errors.Is(err, perfevent.ErrPermission) && os.Geteuid() != 0 {
+			// What perf does: kernel.perf_event_paranoid >= 2 still
+			// lets a user count user space.
+			if u, ok := perfevent.UserOnly(specs[i]); ok && perfevent.Probe([]perfevent.Spec{u}) == nil {
+				s.warnf("not allowed to count the kernel (kernel.perf_event_paranoid): counting %q", u.Name)
+				specs[i] = u
+				continue
+			}
+		}
 		if errors.Is(err, perfevent.ErrNotSupported) {
 			if fb, ok := perfevent.Fallback(specs[i]); ok {
 				s.warnf("%q not supported here, counting %q instead", specs[i].Name, fb.Name)
