@@ -50,7 +50,9 @@ func touch(n int) error {
 // PMU differs from the leader's (page-faults under task-clock) when the
 // task is next scheduled in, if the group was opened while the task was
 // running; see TestRunningTaskMemberLag.
-func switchOut() { time.Sleep(time.Millisecond) }
+// Two sleeps: members of a group opened on a running thread start counting
+// at its next switch, so the first switch itself may not be counted.
+func switchOut() { time.Sleep(time.Millisecond); time.Sleep(time.Millisecond) }
 
 // spin burns CPU on the calling thread for about d.
 func spin(d time.Duration) {

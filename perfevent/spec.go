@@ -1,7 +1,6 @@
 package perfevent
 
 import (
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -79,7 +78,7 @@ func Parse(lists ...string) ([]Spec, error) {
 		for _, elem := range strings.Split(list, ",") {
 			elem = strings.TrimSpace(elem)
 			if elem == "" {
-				return nil, fmt.Errorf("empty event in list %q", list)
+				return nil, syntaxErrorf("empty event in list %q", list)
 			}
 			s, err := parseEvent(elem, true)
 			if err != nil {
@@ -88,16 +87,16 @@ func Parse(lists ...string) ([]Spec, error) {
 			k := key{s.Attr.Type, s.Attr.Config, s.Attr.Bits & excludeMask}
 			if prev, ok := seen[k]; ok {
 				if prev == elem {
-					return nil, fmt.Errorf("event %q is listed twice", elem)
+					return nil, syntaxErrorf("event %q is listed twice", elem)
 				}
-				return nil, fmt.Errorf("event %q is listed twice (as %q and %q)", s.Name, prev, elem)
+				return nil, syntaxErrorf("event %q is listed twice (as %q and %q)", s.Name, prev, elem)
 			}
 			seen[k] = elem
 			specs = append(specs, s)
 		}
 	}
 	if len(specs) == 0 {
-		return nil, errors.New("no events given")
+		return nil, syntaxErrorf("no events given")
 	}
 	return specs, nil
 }
@@ -121,10 +120,10 @@ func parseEvent(elem string, resolve bool) (Spec, error) {
 		return parseTracepoint(parts[0], parts[1], resolve)
 	case 3:
 		if !isBase(parts[0]) && parseModifier(parts[2]) != "" {
-			return Spec{}, fmt.Errorf("event %q: tracepoints take no modifier", elem)
+			return Spec{}, syntaxErrorf("event %q: tracepoints take no modifier", elem)
 		}
 	}
-	return Spec{}, fmt.Errorf("event %q: malformed event name", elem)
+	return Spec{}, syntaxErrorf("event %q: malformed event name", elem)
 }
 
 // isBase reports whether name is a known hardware, software, cache or raw
@@ -197,7 +196,7 @@ func parseBase(name, mod, elem string) (Spec, error) {
 	if elem != "" {
 		m := parseModifier(mod)
 		if m == "" {
-			return Spec{}, fmt.Errorf("event %q: unknown modifier %q (want u, k or uk)", elem, mod)
+			return Spec{}, syntaxErrorf("event %q: unknown modifier %q (want u, k or uk)", elem, mod)
 		}
 		s.Attr.Bits |= modifierBits(m)
 		s.Name += ":" + m
@@ -222,7 +221,7 @@ func parseRaw(name string) (uint64, bool) {
 func parseTracepoint(subsys, name string, resolve bool) (Spec, error) {
 	full := subsys + ":" + name
 	if !validTracefsName(subsys) || !validTracefsName(name) {
-		return Spec{}, fmt.Errorf("event %q: malformed tracepoint name", full)
+		return Spec{}, syntaxErrorf("event %q: malformed tracepoint name", full)
 	}
 	s := Spec{Name: full}
 	s.Attr.Type = unix.PERF_TYPE_TRACEPOINT
@@ -298,4 +297,14 @@ func UserOnly(s Spec) (Spec, bool) {
 	u.Attr.Bits |= modUserBits
 	u.Name = s.Name + modifierSuffix(u.Attr.Bits)
 	return u, true
+}
+
+// SyntaxError is a malformed event list: an empty element, a duplicate, a
+// bad modifier or name. The caller's input is at fault (a usage error).
+type SyntaxError struct{ Msg string }
+
+func (e *SyntaxError) Error() string { return e.Msg }
+
+func syntaxErrorf(format string, args ...any) error {
+	return &SyntaxError{Msg: fmt.Sprintf(format, args...)}
 }

@@ -35,7 +35,7 @@ var tracefsMountMu sync.Mutex
 func TracepointID(subsys, name string) (uint64, error) {
 	full := subsys + ":" + name
 	if !validTracefsName(subsys) || !validTracefsName(name) {
-		return 0, fmt.Errorf("event %q: malformed tracepoint name", full)
+		return 0, syntaxErrorf("event %q: malformed tracepoint name", full)
 	}
 	root := findTracefs()
 	if root == "" {

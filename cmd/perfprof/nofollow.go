@@ -58,14 +58,36 @@ func (s *session) runNoFollow() int {
 		return exitFailure
 	}
 
-	// The run ends when every counted task has exited (each leader fd
-	// reports POLLHUP), or when asked to stop.
+	// The run ends when every target has exited, or when asked to stop.
+	// A pidfd polls readable when its process (or, with PIDFD_THREAD,
+	// its thread) exits; a perf fd without a ring cannot tell (it always
+	// polls POLLHUP).
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
 		s.fail(os.NewSyscallError("eventfd", err))
 		return exitFailure
 	}
 	defer unix.Close(wake)
+	fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}}
+	watch := func(id, flags int) {
+		fd, err := unix.PidfdOpen(id, flags)
+		if err == nil {
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		}
+	}
+	for _, pid := range c.pids {
+		watch(pid, 0)
+	}
+	for _, tid := range c.tids {
+		watch(tid, unix.PIDFD_THREAD)
+	}
+	defer func() {
+		for _, p := range fds[1:] {
+			if p.Fd >= 0 {
+				unix.Close(int(p.Fd))
+			}
+		}
+	}()
 	done := make(chan struct{})
 	var status unix.WaitStatus
 	go func() {
@@ -74,28 +96,20 @@ func (s *session) runNoFollow() int {
 			unix.Wait4(workload, &status, 0, nil)
 			return
 		}
-		fds := []unix.PollFd{{Fd: int32(wake), Events: unix.POLLIN}}
-		for _, d := range devs {
-			fds = append(fds, unix.PollFd{Fd: int32(d.FD())})
-		}
-		for {
+		live := len(fds) - 1
+		for live > 0 {
 			if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
 				return
 			}
 			if fds[0].Revents != 0 {
 				return
 			}
-			live := 0
 			for i := 1; i < len(fds); i++ {
-				if fds[i].Revents&unix.POLLHUP != 0 {
-					fds[i].Fd = -1 // poll ignores negative fds
+				if fds[i].Fd >= 0 && fds[i].Revents != 0 {
+					fds[i].Fd = ^fds[i].Fd // poll skips negative fds; the defer restores nothing, so close now
+					unix.Close(int(^fds[i].Fd))
+					live--
 				}
-				if fds[i].Fd >= 0 {
-					live++
-				}
-			}
-			if live == 0 {
-				return
 			}
 		}
 	}()

@@ -218,25 +218,31 @@ func (r *reporter) rows(final bool) []row {
 	return treeOrder(order)
 }
 
-// treeOrder sorts rows so that each process follows its parent, and sets
-// their depth.
+// treeOrder sorts rows so that each process follows its parent process
+// (and, with --per-thread, each thread follows its process's leader), and
+// sets their depth.
 func treeOrder(rows []*row) []row {
-	present := map[int]bool{}
+	// The row that stands for each process: its leader's.
+	leader := map[int]*row{}
 	for _, rw := range rows {
-		present[rw.pid] = true
+		if rw.tid == 0 || rw.tid == rw.pid {
+			leader[rw.pid] = rw
+		}
 	}
-	kids := map[int][]*row{}
+	kids := map[*row][]*row{}
 	var roots []*row
 	for _, rw := range rows {
-		if rw.ppid != rw.pid && present[rw.ppid] && rw.tid == 0 || rw.tid != 0 && rw.tid != rw.pid && present[rw.pid] {
-			parent := rw.ppid
-			if rw.tid != 0 && rw.tid != rw.pid {
-				parent = rw.pid
-			}
-			kids[parent] = append(kids[parent], rw)
-			continue
+		var parent *row
+		if rw.tid != 0 && rw.tid != rw.pid {
+			parent = leader[rw.pid] // a thread, under its leader
+		} else if rw.ppid != rw.pid {
+			parent = leader[rw.ppid] // a process, under its parent
 		}
-		roots = append(roots, rw)
+		if parent != nil && parent != rw {
+			kids[parent] = append(kids[parent], rw)
+		} else {
+			roots = append(roots, rw)
+		}
 	}
 	out := make([]row, 0, len(rows))
 	seen := map[*row]bool{}
@@ -248,13 +254,18 @@ func treeOrder(rows []*row) []row {
 		seen[rw] = true
 		rw.depth = depth
 		out = append(out, *rw)
-		// A thread row's children are keyed by its process; only the
-		// leader's row (tid == pid or 0) expands them.
-		if rw.tid != 0 && rw.tid != rw.pid {
-			return
-		}
-		ks := kids[rw.pid]
-		sort.SliceStable(ks, func(i, j int) bool { return ks[i].tid < ks[j].tid })
+		ks := kids[rw]
+		// Threads first, then child processes, each in id order.
+		sort.SliceStable(ks, func(i, j int) bool {
+			ti, tj := ks[i].pid == rw.pid, ks[j].pid == rw.pid
+			if ti != tj {
+				return ti
+			}
+			if ks[i].tid != ks[j].tid {
+				return ks[i].tid < ks[j].tid
+			}
+			return ks[i].pid < ks[j].pid
+		})
 		for _, k := range ks {
 			walk(k, depth+1)
 		}

@@ -54,7 +54,7 @@ func hint(err error) string {
 			return fmt.Sprintf("a task has only one tracer: stop process %d, or count without following: --no-follow", ae.TracerPID)
 		case errors.Is(err, unix.ESRCH):
 			return "check the id with 'ps -L -p ID'"
-		case errors.Is(err, unix.EPERM):
+		case errors.Is(err, unix.EPERM) && os.Geteuid() != 0:
 			return "run perfprof as root (ptrace needs CAP_SYS_PTRACE for processes that are not its children)"
 		}
 	}
@@ -73,6 +73,11 @@ func (s *session) run() int {
 			} else {
 				s.errorf("hint: 'perf list' shows the events of this machine")
 			}
+			return exitUsage
+		}
+		var se *perfevent.SyntaxError
+		if errors.As(err, &se) {
+			s.errorf("%v", err)
 			return exitUsage
 		}
 		s.fail(err)
@@ -308,8 +313,9 @@ func (s *session) finish(tasks, forks, code int) int {
 		s.out.mu.Unlock()
 	} else {
 		s.out.mu.Lock()
-		fmt.Fprintf(s.out.w, "\n %d tasks followed, %d forks, %d counter failures, %.3f s elapsed\n\n",
-			tasks, forks, failures, elapsed.Seconds())
+		fmt.Fprintf(s.out.w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed\n\n",
+			tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
+			failures, pl(failures, "failure", "failures"), elapsed.Seconds())
 		s.out.mu.Unlock()
 	}
 	if failures > 0 {
@@ -319,4 +325,11 @@ func (s *session) finish(tasks, forks, code int) int {
 		}
 	}
 	return code
+}
+
+func pl(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
