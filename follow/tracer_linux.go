@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -333,7 +334,7 @@ func (t *Tracer) forked(parent *pidtree.Node, pid int, kind ForkKind) {
 		t.logf("PTRACE %d %v: GETEVENTMSG: %v", pid, kind, err)
 		return
 	}
-	t.logf("PTRACE %d %v %d", pid, kind, tid)
+	t.logf("PTRACE %d %s %d", pid, strings.ToUpper(kind.String()), tid)
 	if parent == nil {
 		t.logf("BUG: event from unknown task %d", pid)
 		detach(pid, 0)
