@@ -32,13 +32,13 @@ func (s *Set) Specs() []perfevent.Spec { return s.specs }
 // Dev is one counter group on one task.
 type Dev struct {
 	set  *Set
-	TID  int
 	TGID int
 	PPID int
 
 	refs int32 // tracer goroutine only
 
 	mu       sync.Mutex
+	tid      int
 	group    *perfevent.Group // nil once closed
 	final    []perfevent.Value
 	comm     string
@@ -60,7 +60,7 @@ func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, e
 		}
 		return nil, err
 	}
-	d := &Dev{set: s, TID: tid, TGID: tgid, PPID: ppid, group: g, comm: comm}
+	d := &Dev{set: s, tid: tid, TGID: tgid, PPID: ppid, group: g, comm: comm}
 	s.opened.Add(1)
 	s.mu.Lock()
 	s.devs = append(s.devs, d)
@@ -166,10 +166,18 @@ func (d *Dev) SetExit(ws unix.WaitStatus) {
 	d.mu.Unlock()
 }
 
-// SetComm records the task's command name (after an exec).
+// SetComm records the task's command name.
 func (d *Dev) SetComm(comm string) {
 	d.mu.Lock()
 	d.comm = comm
+	d.mu.Unlock()
+}
+
+// Rename records an exec: the task is now tid (a non-leader thread that
+// exec'd takes its leader's TID) and runs comm.
+func (d *Dev) Rename(tid int, comm string) {
+	d.mu.Lock()
+	d.tid, d.comm = tid, comm
 	d.mu.Unlock()
 }
 
@@ -213,7 +221,7 @@ func (s *Set) Read(dst []Counts) []Counts {
 func (d *Dev) read(c *Counts) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c.TID, c.TGID, c.PPID, c.Comm = d.TID, d.TGID, d.PPID, d.comm
+	c.TID, c.TGID, c.PPID, c.Comm = d.tid, d.TGID, d.PPID, d.comm
 	c.Exited, c.Status = d.exited, d.status
 	c.Closed = d.group == nil
 	c.Valid = true

@@ -62,6 +62,16 @@ func stopTarget(t *testing.T, tgt *proc) {
 	tgt.expect("done ", time.Second)
 }
 
+// checkAlive fails the test if the process has ended.
+func (p *proc) checkAlive() {
+	p.t.Helper()
+	select {
+	case <-p.done:
+		p.t.Fatalf("%s (pid %d) died: %v\nstdout:\n%s\nstderr:\n%s", p.name, p.pid(), p.err, strings.Join(p.out.all(), "\n"), p.stderr())
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
 // skipToEnd marks every line read so far as consumed.
 func (p *proc) skipToEnd() {
 	p.out.mu.Lock()
@@ -92,6 +102,7 @@ func TestAttachDetach(t *testing.T) {
 		t.Errorf("TracerPid of %d is %d after perfprof exited", pid, tr)
 	}
 
+	tgt.checkAlive()
 	// Every SIGUSR1 sent while traced was delivered, none lost or doubled.
 	tgt.skipToEnd()
 	tgt.signal(syscall.SIGUSR2)

@@ -52,6 +52,10 @@ func start(t *testing.T, argv ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), markVar+"="+markOf(t))
+	if raceBinary {
+		// The race runtime sleeps 1s at exit by default.
+		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 exitcode=66")
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)

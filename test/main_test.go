@@ -23,12 +23,14 @@ import (
 const markVar = "PERFPROF_TEST_MARK"
 
 var (
-	strict   = os.Getenv("PERFPROF_TEST_STRICT") == "1"
-	runID    string
-	ppBin    string // the perfprof binary
-	binDir   string // scripts/bin, absolute
-	skipWhy  string // why the kernel tests cannot run here ("" if they can)
-	setupErr error  // the set-up failed: every test fails
+	strict = os.Getenv("PERFPROF_TEST_STRICT") == "1"
+	// PERFPROF_TEST_RACE=1 builds perfprof itself with -race.
+	raceBinary = os.Getenv("PERFPROF_TEST_RACE") == "1"
+	runID      string
+	ppBin      string // the perfprof binary
+	binDir     string // scripts/bin, absolute
+	skipWhy    string // why the kernel tests cannot run here ("" if they can)
+	setupErr   error  // the set-up failed: every test fails
 )
 
 func TestMain(m *testing.M) {
@@ -95,7 +97,7 @@ func build(dir string) error {
 	}
 	ppBin = filepath.Join(dir, "perfprof")
 	args := []string{"build", "-o", ppBin}
-	if os.Getenv("PERFPROF_TEST_RACE") == "1" {
+	if raceBinary {
 		// A race-enabled perfprof exits 66 on a data race.
 		args = append(args, "-race")
 	}

@@ -47,7 +47,9 @@ func (h *hooks) Fork(ev follow.ForkEvent, parent []pidtree.Device) ([]pidtree.De
 func (h *hooks) Exec(pid, oldTID int, devs []pidtree.Device) {
 	comm := follow.Comm(pid)
 	for _, d := range devs {
-		d.(*profdev.Dev).SetComm(comm)
+		// After an exec from a non-leader thread, that thread is the
+		// leader: it took the leader's TID.
+		d.(*profdev.Dev).Rename(pid, comm)
 	}
 	if h.out != nil {
 		h.out.event(record{Type: "exec", PID: pid, TID: oldTID, Comm: comm})

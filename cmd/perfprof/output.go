@@ -110,12 +110,19 @@ func (o *output) drain() {
 	}
 }
 
-// close flushes everything; no event may be queued after it.
-func (o *output) close() error {
+// endEvents writes the task events still queued; none may be queued after
+// it (the tracer has ended).
+func (o *output) endEvents() {
 	if o.events != nil {
 		close(o.events)
 		<-o.done
+		o.events = nil
 	}
+}
+
+// close flushes everything.
+func (o *output) close() error {
+	o.endEvents()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.w.Flush()

@@ -301,6 +301,7 @@ func (s *session) watch(stop func(), done <-chan struct{}) {
 
 // finish prints the final report and the summary, and returns code.
 func (s *session) finish(tasks, forks, code int) int {
+	s.out.endEvents() // the final report and the summary come last
 	s.set.Close()
 	s.rep.report(true)
 	failures, ferr := s.set.Failures()
