@@ -332,7 +332,7 @@ func TestDetachKeepsGroupStop(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	r := newRecorder()
-	tr, _ := Start(Options{Hooks: r})
+	tr, _ := Start(Options{Hooks: r, Log: logWriter{t}})
 	if _, _, err := tr.Attach(pid, AttachOptions{}, r.arm); err != nil {
 		t.Fatal(err)
 	}
@@ -344,8 +344,21 @@ func TestDetachKeepsGroupStop(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Stop did not end the tracer in 5s")
 	}
-	if st, tp := procState(t, pid); st != "T" || tp != "0" {
+	// A task detached in group-stop is woken to re-enter the stop: it is
+	// R for a moment, then T.
+	deadline = time.Now().Add(time.Second)
+	st, tp := procState(t, pid)
+	for st != "T" && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		st, tp = procState(t, pid)
+	}
+	if st != "T" || tp != "0" {
 		t.Errorf("after detach: state %s tracer %s, want T and 0", st, tp)
+	}
+	// And it stays stopped.
+	time.Sleep(50 * time.Millisecond)
+	if st, _ := procState(t, pid); st != "T" {
+		t.Errorf("50ms after detach: state %s, want T", st)
 	}
 	cmd.Process.Signal(syscall.SIGCONT)
 	if err := cmd.Wait(); err != nil {
@@ -406,4 +419,12 @@ func TestBothOrders(t *testing.T) {
 		t.Errorf("child stop first %d of %d forks: want both orders", res.Stats.ChildFirst, res.Stats.Forks)
 	}
 	r.balanced(t)
+}
+
+// logWriter sends the tracer's -v log to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }
