@@ -1,8 +1,10 @@
 package test
 
 import (
+	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -327,5 +329,91 @@ func TestPageFaultsMatchPerf(t *testing.T) {
 	t.Logf("page-faults: perf stat %v (median %d), perfprof %v (median %d)", ref, r, got, g)
 	if g*100 < r*98 || g*100 > r*102 {
 		t.Errorf("perfprof counts %d page-faults, perf stat %d: more than 2%% apart", g, r)
+	}
+}
+
+// TestFDLimit runs out of file descriptors mid-run: perfprof counts the
+// tasks it could not open counters for, keeps following them, leaves no
+// task stopped, and says what to do.
+func TestFDLimit(t *testing.T) {
+	requires(t)
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	t.Parallel()
+	out := reportPath(t)
+	// 51 threads alive at once (each burns 30 ms); perfprof gets 24 fds.
+	p := start(t, prlimit, "--nofile=24:24", "--", ppBin, "--json", "-o", out, "--", workload("threadtree"), "50", "30", "1")
+	code := p.wait(30 * time.Second)
+	p.waitEOF(2 * time.Second)
+	if code != 0 {
+		t.Fatalf("exit status %d, want the workload's 0\n%s", code, dump(p, out))
+	}
+	cs := parseCreated(t, p.out.all())
+	if len(cs) != 51 {
+		t.Fatalf("%d created lines, want 51", len(cs))
+	}
+	rep := readReport(t, out)
+	forks := rep.forksByTID(t)
+	for _, c := range cs {
+		if _, ok := forks[c.tid]; !ok {
+			t.Errorf("thread %d not followed", c.tid)
+		}
+	}
+	if rep.summary.CounterFailures == nil || *rep.summary.CounterFailures == 0 {
+		t.Fatalf("summary %v: want counter failures", rep.summary)
+	}
+	if *rep.summary.TasksFollowed != 52 {
+		t.Errorf("tasks followed %d, want 52", *rep.summary.TasksFollowed)
+	}
+	msg := p.stderr()
+	if !strings.Contains(msg, "too many open files") || !strings.Contains(msg, "hint:") || !strings.Contains(msg, "ulimit -n") {
+		t.Errorf("stderr %q: want the failure count, the cause and a hint", msg)
+	}
+}
+
+// TestNotPermitted attaches, as an unprivileged user, to a process of
+// root's: a one-line error naming the cause, a hint, exit status 1, and
+// the target untouched.
+func TestNotPermitted(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	// A copy of the binary that user nobody can run.
+	dir, err := os.MkdirTemp("", "perfprof-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "perfprof")
+	data, err := os.ReadFile(ppBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tgt, pid := startTarget(t, 1)
+	defer stopTarget(t, tgt)
+
+	cmd := exec.Command(bin, "-p", strconv.Itoa(pid), "--duration", "1s")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1; stderr %q", err, stderr.String())
+	}
+	// A warning that it falls back to :u may come first.
+	msg := stderr.String()
+	i := strings.Index(msg, "perfprof: attach to")
+	lines := strings.Split(strings.TrimSpace(msg[max(i, 0):]), "\n")
+	if i < 0 || len(lines) != 2 || !strings.Contains(lines[0], "not permitted") || !strings.HasPrefix(lines[1], "perfprof: hint: ") || !strings.Contains(lines[1], "root") {
+		t.Errorf("stderr %q: want the cause and a hint naming root", msg)
+	}
+	if st := threadStates(pid); strings.Contains(st, ":t") || strings.Contains(st, ":T") {
+		t.Errorf("target states %q after a refused attach", st)
 	}
 }
