@@ -105,7 +105,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if c.tids, err = parseIDs(tids, "-t"); err != nil {
 		return nil, err
 	}
-	c.argv = fs.Args()
+	if fs.NArg() > 0 {
+		c.argv = fs.Args()
+	}
 	switch {
 	case len(c.pids)+len(c.tids) == 0 && len(c.argv) == 0:
 		return nil, usagef("no target: give -p PID, -t TID or -- COMMAND (see perfprof -h)")

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/perfprof/perfprof/perfevent"
+)
+
+func TestParseArgs(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want *config // nil: error
+		err  string  // in the usage error
+	}{
+		{"pid list", []string{"-p", "1,2", "-p", "3"}, &config{pids: []int{1, 2, 3}, events: []string{"task-clock"}}, ""},
+		{"tids and events", []string{"-t", "7", "-e", "cs,faults", "-e", "task-clock"}, &config{tids: []int{7}, events: []string{"cs,faults", "task-clock"}}, ""},
+		{"workload", []string{"-i", "100", "-N", "3", "--", "make", "-j2"}, &config{argv: []string{"make", "-j2"}, interval: 100 * time.Millisecond, exitN: 3, events: []string{"task-clock"}}, ""},
+		{"workload without --", []string{"--json", "ls", "-l"}, &config{argv: []string{"ls", "-l"}, json: true, events: []string{"task-clock"}}, ""},
+		{"tree", []string{"--tree", "-p", "5", "--duration", "2s"}, &config{pids: []int{5}, tree: true, duration: 2 * time.Second, events: []string{"task-clock"}}, ""},
+		{"no target", nil, nil, "no target"},
+		{"both", []string{"-p", "1", "--", "true"}, nil, "not both"},
+		{"bad pid", []string{"-p", "x1"}, nil, `"x1"`},
+		{"zero pid", []string{"-p", "0"}, nil, `"0"`},
+		{"tree without -p", []string{"--tree", "--", "true"}, nil, "--tree needs -p"},
+		{"tree and no-follow", []string{"--tree", "--no-follow", "-p", "1"}, nil, "--no-follow"},
+		{"short interval", []string{"-i", "5", "-p", "1"}, nil, "at least 10 ms"},
+		{"-N without -i", []string{"-N", "2", "-p", "1"}, nil, "give -i"},
+		{"negative duration", []string{"--duration", "-1s", "-p", "1"}, nil, "positive"},
+		{"unknown flag", []string{"--bogus"}, nil, "bogus"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseArgs(tc.args, io.Discard)
+			if tc.want == nil {
+				var ue *usageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want a usage error about %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+	if c, err := parseArgs([]string{"-h"}, io.Discard); c != nil || err != nil {
+		t.Errorf("-h: %v, %v; want nothing to run", c, err)
+	}
+}
+
+func TestTreeOrder(t *testing.T) {
+	rows := []*row{
+		{pid: 30, ppid: 20, comm: "grandchild"},
+		{pid: 10, ppid: 1, comm: "root"},
+		{pid: 20, ppid: 10, comm: "child"},
+		{pid: 11, ppid: 10, comm: "child0"},
+		{pid: 99, ppid: 98, comm: "other root"},
+	}
+	var got []string
+	for _, r := range treeOrder(rows) {
+		got = append(got, strings.Repeat(" ", r.depth)+r.comm)
+	}
+	// grandchild came first in the input but belongs under child: it is
+	// shown once, under its parent; siblings are in pid order.
+	want := []string{"root", " child0", " child", "  grandchild", "other root"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("order %q, want %q", got, want)
+	}
+}
+
+func TestFormatValue(t *testing.T) {
+	tests := []struct {
+		name string
+		v    perfevent.Value
+		want string
+	}{
+		{"task-clock", perfevent.Value{Raw: 1234567, Enabled: 10, Running: 10}, "1.23"},
+		{"page-faults", perfevent.Value{Raw: 42, Enabled: 10, Running: 10}, "42"},
+		{"cycles", perfevent.Value{Raw: 1000, Enabled: 100, Running: 50}, "1000 (50%)"},
+		{"cycles", perfevent.Value{Raw: 0, Enabled: 100, Running: 0}, "<not counted>"},
+		{"cpu-clock:u", perfevent.Value{Raw: 2e6}, "2.00"},
+	}
+	for _, tc := range tests {
+		if got := formatValue(tc.name, tc.v); got != tc.want {
+			t.Errorf("formatValue(%s, %+v) = %q, want %q", tc.name, tc.v, got, tc.want)
+		}
+	}
+}

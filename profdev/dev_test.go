@@ -1,0 +1,133 @@
+package profdev
+
+import (
+	"os"
+	"os/exec"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/perfprof/perfprof/perfevent"
+	"golang.org/x/sys/unix"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("PERFPROF_TEST_STRICT") == "1" {
+			t.Fatal("needs root (perf events on other tasks); PERFPROF_TEST_STRICT=1")
+		}
+		t.Skip("needs root")
+	}
+}
+
+// TestCloneLifecycle opens a device on a child process, clones it onto a
+// second one, and checks reference counting, final reads and the report.
+func TestCloneLifecycle(t *testing.T) {
+	requireRoot(t)
+	specs, err := perfevent.Parse("task-clock,page-faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := NewSet(specs)
+	// Two processes that burn CPU until killed.
+	var pids []int
+	for range 2 {
+		cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		pids = append(pids, cmd.Process.Pid)
+	}
+	d, err := set.Open(pids[0], pids[0], os.Getpid(), "sh", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Clone(pids[1], pids[1], os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Use() || !c.Use() || !c.Use() {
+		t.Fatal("Use failed on open devices")
+	}
+	time.Sleep(50 * time.Millisecond)
+	counts := set.Read(nil)
+	if len(counts) != 2 || set.Live() != 2 || set.Opened() != 2 {
+		t.Fatalf("%d counts, %d live, %d opened; want 2", len(counts), set.Live(), set.Opened())
+	}
+	for _, k := range counts {
+		if !k.Valid || k.Closed || k.Values[0].Raw == 0 {
+			t.Errorf("live reading %+v: want a valid non-zero task-clock", k)
+		}
+		if k.Comm != "sh" {
+			t.Errorf("comm %q, want the parent's", k.Comm)
+		}
+	}
+	// The last Unuse closes, with a final reading.
+	c.Unuse()
+	if c.FD() < 0 {
+		t.Error("closed with a reference left")
+	}
+	c.Unuse()
+	if c.FD() >= 0 || c.Use() {
+		t.Error("still open (or usable) after the last Unuse")
+	}
+	final := set.Read(nil)[1].Values[0].Raw
+	time.Sleep(20 * time.Millisecond)
+	if again := set.Read(nil)[1]; !again.Closed || again.Values[0].Raw != final || final == 0 {
+		t.Errorf("closed device: %+v, first final %d; want a fixed non-zero count", again, final)
+	}
+	d.SetExit(unix.WaitStatus(9))
+	d.Rename(1, "renamed")
+	d.Unuse()
+	k := set.Read(nil)[0]
+	if !k.Exited || k.Status != 9 || k.TID != 1 || k.Comm != "renamed" {
+		t.Errorf("after SetExit and Rename: %+v", k)
+	}
+	if set.Live() != 0 {
+		t.Errorf("%d devices live at the end", set.Live())
+	}
+}
+
+func TestOpenFailureCounted(t *testing.T) {
+	requireRoot(t)
+	specs, _ := perfevent.Parse("task-clock")
+	set := NewSet(specs)
+	// A task that does not exist: not a failure (it is gone).
+	if _, err := set.Open(1<<22+7, 1<<22+7, 1, "", false); err == nil {
+		t.Fatal("opened a counter on a missing task")
+	}
+	if n, _ := set.Failures(); n != 0 {
+		t.Errorf("a missing task counted as %d failures", n)
+	}
+}
+
+func BenchmarkClone(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	specs, _ := perfevent.Parse("task-clock")
+	pin, err := perfevent.Pin(specs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pin.Close()
+	set := NewSet(specs)
+	tid := unix.Gettid()
+	d, err := set.Open(tid, tid, 0, "", false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := d.Clone(tid, tid, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Use()
+		c.Unuse()
+	}
+}
