@@ -298,12 +298,7 @@ func TestAttachThenDetach(t *testing.T) {
 	}
 	tr.Run()
 	time.Sleep(350 * time.Millisecond) // sigtarget forks every 100 ms
-	tr.Stop()
-	select {
-	case <-tr.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stop did not end the tracer in 5s")
-	}
+	stopAndWait(t, tr)
 	res := tr.Wait()
 	if res.Stats.Left != 0 || res.Stats.Forks == 0 {
 		t.Errorf("stats %+v: want forks followed and nothing left", res.Stats)
@@ -338,12 +333,7 @@ func TestDetachKeepsGroupStop(t *testing.T) {
 	}
 	tr.Run()
 	time.Sleep(100 * time.Millisecond)
-	tr.Stop()
-	select {
-	case <-tr.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stop did not end the tracer in 5s")
-	}
+	stopAndWait(t, tr)
 	// A task detached in group-stop is woken to re-enter the stop: it is
 	// R for a moment, then T.
 	deadline = time.Now().Add(time.Second)
@@ -376,12 +366,7 @@ func TestStopKillsWorkload(t *testing.T) {
 	}
 	tr.Run()
 	time.Sleep(200 * time.Millisecond)
-	tr.Stop()
-	select {
-	case <-tr.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Stop did not end the tracer in 5s")
-	}
+	stopAndWait(t, tr)
 	res := tr.Wait()
 	if !res.Workload.Signaled() || res.Workload.Signal() != unix.SIGKILL {
 		t.Errorf("workload status %#x, want killed by SIGKILL", uint32(res.Workload))
@@ -427,4 +412,15 @@ type logWriter struct{ t *testing.T }
 func (w logWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSuffix(string(b), "\n"))
 	return len(b), nil
+}
+
+// stopAndWait stops tr and waits (5s at most) for it to end.
+func stopAndWait(t *testing.T, tr *Tracer) {
+	t.Helper()
+	tr.Stop()
+	select {
+	case <-tr.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stop did not end the tracer in 5s")
+	}
 }
