@@ -11,14 +11,12 @@ import (
 
 // Readers of /proc. None of them runs on the fork path except isThread.
 
-// isThread reports whether tid belongs to process tgid: one stat of
-// /proc/TGID/task/TID, which the kernel resolves only within the group.
+// isThread reports whether tid belongs to process tgid: tgkill with
+// signal 0 checks exactly that (ESRCH otherwise), in one syscall and
+// without a /proc path walk. tid is held stopped by the caller, so it
+// cannot exit and be reused meanwhile.
 func isThread(tgid, tid int) bool {
-	var buf [48]byte
-	p := strconv.AppendInt(append(buf[:0], "/proc/"...), int64(tgid), 10)
-	p = strconv.AppendInt(append(p, "/task/"...), int64(tid), 10)
-	var st unix.Stat_t
-	return unix.Stat(string(p), &st) == nil
+	return unix.Tgkill(tgid, tid, 0) == nil
 }
 
 // procStat holds the fields of /proc/PID/stat that the tracer needs.

@@ -417,3 +417,21 @@ func TestNotPermitted(t *testing.T) {
 		t.Errorf("target states %q after a refused attach", st)
 	}
 }
+
+// TestWorkloadKeepsFileLimit checks that perfprof raises its own fd limit
+// but starts the workload with the limits perfprof itself was given.
+func TestWorkloadKeepsFileLimit(t *testing.T) {
+	requires(t)
+	prlimit, err := exec.LookPath("prlimit")
+	if err != nil {
+		t.Skip("prlimit (util-linux) is not installed")
+	}
+	t.Parallel()
+	p := start(t, prlimit, "--nofile=1024:4096", "--", ppBin, "-o", os.DevNull, "--", "/bin/sh", "-c", "ulimit -Sn; ulimit -Hn")
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit status %d: %s", code, p.stderr())
+	}
+	if got := p.waitEOF(2 * time.Second); !slices.Equal(got, []string{"1024", "4096"}) {
+		t.Errorf("workload's soft and hard fd limits %q, want 1024 and 4096", got)
+	}
+}

@@ -35,6 +35,7 @@ type record struct {
 	Forks           *int   `json:"forks,omitempty"`
 	CounterFailures *int   `json:"counter_failures,omitempty"`
 	DurationNS      *int64 `json:"duration_ns,omitempty"`
+	CPUNS           *int64 `json:"perfprof_cpu_ns,omitempty"`
 }
 
 type jsonValue struct {

@@ -63,6 +63,9 @@ func hint(err error) string {
 
 func (s *session) run() int {
 	c := s.cfg
+	if lim := raiseFileLimit(); c.verbose {
+		fmt.Fprintf(s.stderr, "RLIMIT_NOFILE %d\n", lim)
+	}
 	specs, err := perfevent.Parse(c.events...)
 	if err != nil {
 		var ue *perfevent.UnknownEventError
@@ -306,17 +309,20 @@ func (s *session) finish(tasks, forks, code int) int {
 	s.rep.report(true)
 	failures, ferr := s.set.Failures()
 	elapsed := time.Since(s.start)
+	var ru unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru) // perfprof's own threads, not the workload's
+	cpu := ru.Utime.Nano() + ru.Stime.Nano()
 	if s.cfg.json {
 		d := elapsed.Nanoseconds()
 		s.out.mu.Lock()
 		s.out.enc.Encode(record{Type: "summary", Time: time.Now().UnixNano(),
-			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d})
+			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu})
 		s.out.mu.Unlock()
 	} else {
 		s.out.mu.Lock()
-		fmt.Fprintf(s.out.w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed\n\n",
+		fmt.Fprintf(s.out.w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed, perfprof used %.3f s CPU\n\n",
 			tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
-			failures, pl(failures, "failure", "failures"), elapsed.Seconds())
+			failures, pl(failures, "failure", "failures"), elapsed.Seconds(), float64(cpu)/1e9)
 		s.out.mu.Unlock()
 	}
 	if failures > 0 {
