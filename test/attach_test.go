@@ -325,3 +325,46 @@ func TestNoFDGrowth(t *testing.T) {
 	assertNotStopped(t, pid)
 	stopTarget(t, tgt)
 }
+
+// TestAttachTree attaches with --tree to a shell that already runs two
+// sigtargets: both, with all their threads, are counted, and all three
+// processes are detached unharmed.
+func TestAttachTree(t *testing.T) {
+	requires(t)
+	sh := start(t, "/bin/sh", "-c", workload("sigtarget")+" 1 & "+workload("sigtarget")+" 2 & wait")
+	var pids []int
+	for len(pids) < 2 {
+		pids = append(pids, sh.expectPID("ready", 5*time.Second))
+	}
+	out := reportPath(t)
+	pp := start(t, ppBin, "--tree", "-p", strconv.Itoa(sh.pid()), "--duration", "300ms", "--json", "-o", out)
+	if code := pp.wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d, want 0\nstderr:\n%s", code, pp.stderr())
+	}
+	rep := readReport(t, out)
+	final := rep.finalByPID(t)
+	for _, pid := range append([]int{sh.pid()}, pids...) {
+		r, ok := final[pid]
+		if !ok {
+			t.Errorf("process %d not counted", pid)
+			continue
+		}
+		if *r.Exited {
+			t.Errorf("process %d reported exited", pid)
+		}
+		assertNotStopped(t, pid)
+	}
+	if r := final[pids[1]]; value(t, r, "task-clock") == 0 {
+		t.Errorf("sigtarget %d: no task-clock", pids[1])
+	}
+	// 1 + 2 + 3 threads attached, plus what the sigtargets forked.
+	if n := *rep.summary.TasksFollowed; n < 6 {
+		t.Errorf("tasks followed %d, want at least 6", n)
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGTERM)
+	}
+	if code := sh.wait(5 * time.Second); code != 0 {
+		t.Errorf("shell exit status %d after its children ended", code)
+	}
+}
