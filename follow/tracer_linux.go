@@ -178,11 +178,8 @@ func (t *Tracer) Stop() {
 // after which the loop serves pending requests. It costs a process start,
 // and is used only for rare requests (stop, shutdown checks).
 func (t *Tracer) wake() {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = "/proc/self/exe"
-	}
-	_, err = syscall.ForkExec(exe, []string{"perfprof-wake"}, &syscall.ProcAttr{
+	// /proc/self/exe works even if the binary was replaced on disk.
+	_, err := syscall.ForkExec("/proc/self/exe", []string{"perfprof-wake"}, &syscall.ProcAttr{
 		Env: []string{wakeEnv + "=1"},
 	})
 	if err != nil {
