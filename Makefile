@@ -4,7 +4,7 @@ BIN      := bin/perfprof
 GOFLAGS  ?=
 export PERFPROF_TEST_STRICT ?= 1
 
-.PHONY: all build setup workloads demo test vet fuzz bench clean
+.PHONY: all build setup workloads conformance demo test vet fuzz bench bench-quick clean
 
 all: build
 
@@ -14,8 +14,12 @@ setup:
 build:
 	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/perfprof
 
-workloads:
+workloads: conformance
 	@$(MAKE) -s -C scripts
+
+# C targets of the reliability conformance suite (docs/reliability.md).
+conformance:
+	@$(MAKE) -s -C scripts/conformance
 
 # Runs perfprof on the bundled demo: a tree of processes and threads.
 demo: setup build workloads
@@ -32,13 +36,25 @@ vet:
 test: setup build workloads vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./perfevent/
+	$(GO) test -run '^$$' -fuzz FuzzParseArgs -fuzztime 10s ./cmd/perfprof/
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 5m ./perfevent/
 
-bench: build workloads
+# Overhead benchmark: Go micro-benchmarks, then scripts/benchtab, which
+# copies ../shared/bench into bin/bench, builds the workloads and the
+# reference follower there with gcc, and measures perfprof against them
+# (about 7 minutes on 2 cores; see docs/performance.md). BENCHFLAGS is
+# passed to the harness, e.g. BENCHFLAGS=-rounds=11.
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./scripts/benchtab -perfprof $(BIN) $(BENCHFLAGS)
+
+# A smoke run of the harness alone: 3 rounds, smaller workloads (about 80 s).
+bench-quick: build
+	$(GO) run ./scripts/benchtab -quick -perfprof $(BIN) $(BENCHFLAGS)
 
 clean:
 	rm -rf bin
 	@$(MAKE) -s -C scripts clean
+	@$(MAKE) -s -C scripts/conformance clean

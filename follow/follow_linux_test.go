@@ -55,6 +55,7 @@ type recorder struct {
 	noDevs int // forks whose parent had no device
 	execs  []int
 	exits  map[int]unix.WaitStatus
+	died   []int // tasks that ended before their first stop
 }
 
 func newRecorder() *recorder { return &recorder{exits: map[int]unix.WaitStatus{}} }
@@ -76,6 +77,12 @@ func (r *recorder) Fork(ev ForkEvent, parent []pidtree.Device) ([]pidtree.Device
 func (r *recorder) Exec(pid, oldTID int, devs []pidtree.Device) { r.execs = append(r.execs, pid) }
 
 func (r *recorder) Exit(ev ExitEvent, devs []pidtree.Device) { r.exits[ev.TID] = ev.Status }
+
+func (r *recorder) Died(ev ForkEvent, ws unix.WaitStatus) {
+	r.forks = append(r.forks, ev)
+	r.died = append(r.died, ev.TID)
+	r.exits[ev.TID] = ws
+}
 
 func (r *recorder) arm(tid, tgid, ppid int) ([]pidtree.Device, error) {
 	return []pidtree.Device{r.dev(tid)}, nil

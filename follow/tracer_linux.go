@@ -16,6 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// maxEarly bounds Tracer.early: entries whose parent never reports (it was
+// killed too) would otherwise stay.
+const maxEarly = 1024
+
 // Options configure a Tracer.
 type Options struct {
 	Hooks Hooks
@@ -48,8 +52,11 @@ type Tracer struct {
 	done chan struct{}
 
 	// owned by the tracer goroutine
-	tree       *pidtree.Tree
-	waiting    []*pidtree.Node // new-stopped children whose parent event has not come
+	tree    *pidtree.Tree
+	waiting []*pidtree.Node // new-stopped children whose parent event has not come
+	// early holds children reaped before their parent's event named them,
+	// so that the late event is not taken for a new task.
+	early      map[int]struct{}
 	stopping   bool
 	graceTimer *time.Timer
 	workload   int
@@ -84,12 +91,13 @@ func Start(opt Options) (*Tracer, error) {
 		return nil, errors.New("follow: Options.Hooks is nil")
 	}
 	t := &Tracer{
-		opt:  opt,
-		log:  opt.Log,
-		self: os.Getpid(),
-		reqs: make(chan request, 16),
-		done: make(chan struct{}),
-		tree: pidtree.New(),
+		opt:   opt,
+		log:   opt.Log,
+		self:  os.Getpid(),
+		reqs:  make(chan request, 16),
+		done:  make(chan struct{}),
+		tree:  pidtree.New(),
+		early: map[int]struct{}{},
 	}
 	ready := make(chan struct{})
 	go t.serve(ready)
@@ -338,6 +346,16 @@ func (t *Tracer) forked(parent *pidtree.Node, pid int, kind ForkKind) {
 		return
 	}
 	t.stats.Forks++
+	if _, ok := t.early[tid]; ok {
+		// Reaped already: Died reported it.
+		delete(t.early, tid)
+		if parent.Detach {
+			t.release(parent, pid, 0)
+		} else {
+			t.cont(pid, 0)
+		}
+		return
+	}
 	child, ready := t.tree.Announce(parent, tid)
 	if child.Parent != parent {
 		t.logf("BUG: task %d announced twice", tid)
@@ -493,8 +511,22 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 	if ws.Signaled() && len(t.waiting) > 0 {
 		t.adoptOrphans(n)
 	}
-	if n.Phase == pidtree.Running || n.Phase == pidtree.NewStopped {
+	switch {
+	case n.Phase == pidtree.Running:
 		t.opt.Hooks.Exit(ExitEvent{TID: pid, TGID: n.TGID, Status: ws}, n.Devs)
+	case n.Parent != nil:
+		// Announced by its parent, killed before its first stop.
+		t.stats.Tasks++
+		t.opt.Hooks.Died(ForkEvent{Kind: ForkKind(n.Kind), ParentTID: n.Parent.PID, TID: pid, TGID: n.TGID, PPID: n.PPID}, ws)
+	default:
+		// Killed in its first stop before its parent's event came: the
+		// event may still come, and must not make a new task of it.
+		t.stats.Tasks++
+		t.opt.Hooks.Died(ForkEvent{TID: pid}, ws)
+		if len(t.early) >= maxEarly {
+			clear(t.early) // parents killed before reporting: forget them
+		}
+		t.early[pid] = struct{}{}
 	}
 	if pid == t.workload {
 		t.result.Workload, t.result.HaveWorkload = ws, true

@@ -13,8 +13,10 @@ import (
 type Set struct {
 	specs []perfevent.Spec
 
-	mu   sync.Mutex
-	devs []*Dev // every device opened, in order, alive or final
+	mu    sync.Mutex
+	devs  []*Dev         // every device opened, in order, alive or final
+	procs map[int]uint64 // process id (TGID) -> its current Proc, see Dev.Proc
+	nproc uint64
 
 	opened   atomic.Int64
 	failures atomic.Int64
@@ -34,6 +36,11 @@ type Dev struct {
 	set  *Set
 	TGID int
 	PPID int
+	// Proc tells processes apart when the kernel reuses a process id
+	// during a run: every new process gets a new Proc, and its threads
+	// share it. ParentProc is the Proc of the process that created it (0
+	// if that one is not followed).
+	Proc, ParentProc uint64
 
 	refs int32 // tracer goroutine only
 
@@ -51,6 +58,24 @@ type Dev struct {
 // the task's next execve (a workload held before its exec); otherwise
 // they count at once.
 func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, error) {
+	return s.open(tid, tgid, ppid, comm, enableOnExec, nil)
+}
+
+// OpenNew opens a Dev on a task created by a task that has none (its open
+// failed): a new process if tid == tgid, else a thread of tgid.
+func (s *Set) OpenNew(tid, tgid, ppid int) (*Dev, error) {
+	s.mu.Lock()
+	parent := &Dev{TGID: -1, Proc: s.procs[ppid]} // stands for the unknown creator
+	if tid != tgid {
+		parent.TGID, parent.Proc = tgid, s.procs[tgid]
+	}
+	s.mu.Unlock()
+	return s.open(tid, tgid, ppid, "", false, parent)
+}
+
+// open opens a Dev; parent is the device of the creating task, nil for a
+// task that was attached or launched.
+func (s *Set) open(tid, tgid, ppid int, comm string, enableOnExec bool, parent *Dev) (*Dev, error) {
 	g, err := perfevent.OpenGroup(s.specs, tid, perfevent.OpenOptions{EnableOnExec: enableOnExec})
 	if err != nil {
 		// A task that is gone (killed while held, or exited before it
@@ -63,6 +88,27 @@ func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, e
 	d := &Dev{set: s, tid: tid, TGID: tgid, PPID: ppid, group: g, comm: comm}
 	s.opened.Add(1)
 	s.mu.Lock()
+	if s.procs == nil {
+		s.procs = make(map[int]uint64)
+	}
+	switch {
+	case parent != nil && parent.TGID == tgid && parent.Proc != 0:
+		// A new thread of the parent's process.
+		d.Proc, d.ParentProc = parent.Proc, parent.ParentProc
+	case parent != nil:
+		// A new process: its id may be an old one's, reused.
+		s.nproc++
+		d.Proc, d.ParentProc = s.nproc, parent.Proc
+		s.procs[tgid] = d.Proc
+	default:
+		// Attached or launched: threads of one process share a Proc.
+		if d.Proc = s.procs[tgid]; d.Proc == 0 {
+			s.nproc++
+			d.Proc = s.nproc
+			s.procs[tgid] = d.Proc
+		}
+		d.ParentProc = s.procs[ppid]
+	}
 	s.devs = append(s.devs, d)
 	s.mu.Unlock()
 	return d, nil
@@ -75,7 +121,7 @@ func (d *Dev) Clone(tid, tgid, ppid int) (*Dev, error) {
 	d.mu.Lock()
 	comm := d.comm
 	d.mu.Unlock()
-	return d.set.Open(tid, tgid, ppid, comm, false)
+	return d.set.open(tid, tgid, ppid, comm, false, d)
 }
 
 func (s *Set) fail(err error) {
@@ -183,8 +229,9 @@ func (d *Dev) Rename(tid int, comm string) {
 
 // Counts is one device's reading.
 type Counts struct {
-	TID, TGID, PPID int
-	Comm            string
+	TID, TGID, PPID  int
+	Proc, ParentProc uint64 // see Dev.Proc
+	Comm             string
 	// Exited is true once the task was reaped; Status is then valid.
 	Exited bool
 	Status unix.WaitStatus
@@ -222,6 +269,7 @@ func (d *Dev) read(c *Counts) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	c.TID, c.TGID, c.PPID, c.Comm = d.tid, d.TGID, d.PPID, d.comm
+	c.Proc, c.ParentProc = d.Proc, d.ParentProc
 	c.Exited, c.Status = d.exited, d.status
 	c.Closed = d.group == nil
 	c.Valid = true

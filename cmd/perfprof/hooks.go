@@ -4,6 +4,7 @@ import (
 	"github.com/perfprof/perfprof/follow"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
+	"golang.org/x/sys/unix"
 )
 
 // hooks connects the tracer to the profiling devices: at each new task it
@@ -23,7 +24,7 @@ func (h *hooks) Fork(ev follow.ForkEvent, parent []pidtree.Device) ([]pidtree.De
 	if len(parent) == 0 {
 		// The parent has no counters (its open failed): try afresh, so
 		// that one failure does not cost a whole subtree its counts.
-		d, err := h.set.Open(ev.TID, ev.TGID, ev.PPID, "", false)
+		d, err := h.set.OpenNew(ev.TID, ev.TGID, ev.PPID)
 		if err != nil {
 			return nil, err
 		}
@@ -56,19 +57,35 @@ func (h *hooks) Exec(pid, oldTID int, devs []pidtree.Device) {
 	}
 }
 
+func (h *hooks) Died(ev follow.ForkEvent, ws unix.WaitStatus) {
+	if h.out == nil {
+		return
+	}
+	if ev.Kind != 0 {
+		h.out.event(record{Type: "fork", Kind: ev.Kind.String(), ParentTID: ev.ParentTID, TID: ev.TID, PID: ev.TGID})
+	} else {
+		h.out.event(record{Type: "fork", TID: ev.TID}) // its parent's event never came
+	}
+	h.exitRecord(ev.TGID, ev.TID, ws)
+}
+
 func (h *hooks) Exit(ev follow.ExitEvent, devs []pidtree.Device) {
 	for _, d := range devs {
 		d.(*profdev.Dev).SetExit(ev.Status)
 	}
 	if h.out != nil {
-		r := record{Type: "exit", PID: ev.TGID, TID: ev.TID}
-		if ev.Status.Signaled() {
-			sig := int(ev.Status.Signal())
-			r.Signal = &sig
-		} else {
-			code := ev.Status.ExitStatus()
-			r.Code = &code
-		}
-		h.out.event(r)
+		h.exitRecord(ev.TGID, ev.TID, ev.Status)
 	}
+}
+
+func (h *hooks) exitRecord(pid, tid int, ws unix.WaitStatus) {
+	r := record{Type: "exit", PID: pid, TID: tid}
+	if ws.Signaled() {
+		sig := int(ws.Signal())
+		r.Signal = &sig
+	} else {
+		code := ws.ExitStatus()
+		r.Code = &code
+	}
+	h.out.event(r)
 }

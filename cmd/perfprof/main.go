@@ -50,6 +50,9 @@ type config struct {
 	path       string   // the workload, resolved in $PATH
 }
 
+// maxInterval is the longest -i, in ms: a year.
+const maxInterval = 365 * 24 * 3600 * 1000
+
 // usageError is a bad command line: exit status 2.
 type usageError struct{ msg string }
 
@@ -121,6 +124,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("-i %d: the interval must be positive", interval)
 	case interval > 0 && interval < 10:
 		return nil, usagef("-i %d: the interval must be at least 10 ms", interval)
+	case interval > maxInterval:
+		return nil, usagef("-i %d: the interval must be at most %d ms (a year)", interval, maxInterval)
 	case c.duration < 0:
 		return nil, usagef("--duration %v: must be positive", c.duration)
 	case c.exitN < 0:

@@ -59,11 +59,14 @@ func TestParseArgs(t *testing.T) {
 
 func TestTreeOrder(t *testing.T) {
 	rows := []*row{
-		{pid: 30, ppid: 20, comm: "grandchild"},
-		{pid: 10, ppid: 1, comm: "root"},
-		{pid: 20, ppid: 10, comm: "child"},
-		{pid: 11, ppid: 10, comm: "child0"},
-		{pid: 99, ppid: 98, comm: "other root"},
+		{pid: 30, ppid: 20, proc: 4, parentProc: 3, comm: "grandchild"},
+		{pid: 10, ppid: 1, proc: 1, comm: "root"},
+		{pid: 20, ppid: 10, proc: 3, parentProc: 1, comm: "child"},
+		{pid: 11, ppid: 10, proc: 2, parentProc: 1, comm: "child0"},
+		{pid: 99, ppid: 98, proc: 5, comm: "other root"},
+		// pid 20 reused by a process that root forked later: a row of
+		// its own, under root.
+		{pid: 20, ppid: 10, proc: 6, parentProc: 1, comm: "child again"},
 	}
 	var got []string
 	for _, r := range treeOrder(rows) {
@@ -71,7 +74,7 @@ func TestTreeOrder(t *testing.T) {
 	}
 	// grandchild came first in the input but belongs under child: it is
 	// shown once, under its parent; siblings are in pid order.
-	want := []string{"root", " child0", " child", "  grandchild", "other root"}
+	want := []string{"root", " child0", " child", "  grandchild", " child again", "other root"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("order %q, want %q", got, want)
 	}

@@ -129,16 +129,23 @@ func (o *output) close() error {
 	return o.w.Flush()
 }
 
+// rowKey identifies a row: a process, or one of its threads.
+type rowKey struct {
+	proc uint64
+	tid  int
+}
+
 // row is one line of a report: a process, or a thread with --per-thread.
 type row struct {
-	pid, ppid, tid int
-	comm           string
-	exited         bool
-	closed         bool
-	status         string
-	vals           []perfevent.Value
-	depth          int
-	devs           []int // indices of the devices summed in the row
+	pid, ppid, tid   int
+	proc, parentProc uint64 // process identities (pids may be reused)
+	comm             string
+	exited           bool
+	closed           bool
+	status           string
+	vals             []perfevent.Value
+	depth            int
+	devs             []int // indices of the devices summed in the row
 }
 
 // reporter turns device readings into reports.
@@ -150,7 +157,7 @@ type reporter struct {
 	start     time.Time
 
 	counts []profdev.Counts
-	prev   map[[2]int][]uint64 // last scaled values by (pid, tid), for deltas
+	prev   map[rowKey][]uint64 // last scaled values, for deltas
 	// shown[i] is set once device i was shown closed in an interval
 	// report: later interval reports leave it out (the final one does
 	// not), so that a long run's reports do not grow with every task
@@ -159,7 +166,7 @@ type reporter struct {
 }
 
 func newReporter(set *profdev.Set, out *output, perThread bool) *reporter {
-	r := &reporter{set: set, out: out, perThread: perThread, start: time.Now(), prev: map[[2]int][]uint64{}}
+	r := &reporter{set: set, out: out, perThread: perThread, start: time.Now(), prev: map[rowKey][]uint64{}}
 	for _, s := range set.Specs() {
 		r.names = append(r.names, s.Name)
 	}
@@ -175,20 +182,21 @@ func (r *reporter) rows(final bool) []row {
 		r.shown = append(r.shown, false)
 	}
 	n := len(r.names)
-	byKey := map[[2]int]*row{}
+	byKey := map[rowKey]*row{}
 	var order []*row
 	for i := range r.counts {
 		c := &r.counts[i]
 		if !c.Valid || !final && r.shown[i] {
 			continue
 		}
-		key := [2]int{c.TGID, 0}
+		key := rowKey{c.Proc, 0}
 		if r.perThread {
-			key[1] = c.TID
+			key.tid = c.TID
 		}
 		rw := byKey[key]
 		if rw == nil {
-			rw = &row{pid: c.TGID, ppid: c.PPID, vals: make([]perfevent.Value, n), exited: true, closed: true}
+			rw = &row{pid: c.TGID, ppid: c.PPID, proc: c.Proc, parentProc: c.ParentProc,
+				vals: make([]perfevent.Value, n), exited: true, closed: true}
 			if r.perThread {
 				rw.tid = c.TID
 			}
@@ -231,10 +239,10 @@ func (r *reporter) rows(final bool) []row {
 // sets their depth.
 func treeOrder(rows []*row) []row {
 	// The row that stands for each process: its leader's.
-	leader := map[int]*row{}
+	leader := map[uint64]*row{}
 	for _, rw := range rows {
 		if rw.tid == 0 || rw.tid == rw.pid {
-			leader[rw.pid] = rw
+			leader[rw.proc] = rw
 		}
 	}
 	kids := map[*row][]*row{}
@@ -242,9 +250,9 @@ func treeOrder(rows []*row) []row {
 	for _, rw := range rows {
 		var parent *row
 		if rw.tid != 0 && rw.tid != rw.pid {
-			parent = leader[rw.pid] // a thread, under its leader
-		} else if rw.ppid != rw.pid {
-			parent = leader[rw.ppid] // a process, under its parent
+			parent = leader[rw.proc] // a thread, under its leader
+		} else if rw.parentProc != 0 {
+			parent = leader[rw.parentProc] // a process, under its parent
 		}
 		if parent != nil && parent != rw {
 			kids[parent] = append(kids[parent], rw)
@@ -305,7 +313,7 @@ func (r *reporter) report(final bool) {
 		for i := range rows {
 			rw := &rows[i]
 			ev := &jsonEvents{names: r.names, vals: make([]jsonValue, len(r.names))}
-			prev := r.prev[[2]int{rw.pid, rw.tid}]
+			prev := r.prev[rowKey{rw.proc, rw.tid}]
 			cur := make([]uint64, len(r.names))
 			for j, v := range rw.vals {
 				cur[j] = v.Raw
@@ -315,7 +323,7 @@ func (r *reporter) report(final bool) {
 				}
 				ev.vals[j] = jsonValue{Value: v.Raw, Delta: d, EnabledNS: v.Enabled, RunningNS: v.Running}
 			}
-			r.prev[[2]int{rw.pid, rw.tid}] = cur
+			r.prev[rowKey{rw.proc, rw.tid}] = cur
 			exited, fin := rw.exited, final
 			o.enc.Encode(record{Type: "counts", Time: now, PID: rw.pid, PPID: rw.ppid, TID: rw.tid,
 				Comm: rw.comm, Exited: &exited, Final: &fin, Events: ev})

@@ -14,11 +14,18 @@
 static pid_t leader;
 static atomic_int started;
 
+/* exec_after execs this program by its real path (exec'ing /proc/self/exe
+ * would make the comm "exe"). */
 static void exec_after(void)
 {
 	char *av[] = { "execmt", "after", NULL };
-	execv("/proc/self/exe", av);
-	die_errno("execv /proc/self/exe");
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (n <= 0)
+		die_errno("readlink /proc/self/exe");
+	path[n] = 0;
+	execv(path, av);
+	die_errno("execv self");
 }
 
 static void *sleeper(void *arg)
