@@ -44,7 +44,7 @@ fuzz:
 # Overhead benchmark: Go micro-benchmarks, then scripts/benchtab, which
 # copies ../shared/bench into bin/bench, builds the workloads and the
 # reference follower there with gcc, and measures perfprof against them
-# (about 7 minutes on 2 cores; see docs/performance.md). BENCHFLAGS is
+# (5 to 8 minutes on 2 cores; see docs/performance.md). BENCHFLAGS is
 # passed to the harness, e.g. BENCHFLAGS=-rounds=11.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
