@@ -431,3 +431,21 @@ func stopAndWait(t *testing.T, tr *Tracer) {
 		t.Fatal("Stop did not end the tracer in 5s")
 	}
 }
+
+// TestStubTasks makes the launch stub create a task after it was seized:
+// it is let go, not followed, not counted, and the workload runs normally.
+func TestStubTasks(t *testing.T) {
+	t.Setenv(stubTasksEnv, "1")
+	r := newRecorder()
+	res, lines := launch(t, r, bin+"/forktree", "1", "2", "1", "1")
+	if !res.Workload.Exited() || res.Workload.ExitStatus() != 0 {
+		t.Fatalf("status %#x, output %q", uint32(res.Workload), lines)
+	}
+	if len(r.forks) != 2 || res.Stats.Tasks != 3 {
+		t.Errorf("%d forks reported, %d tasks: want the workload's 2 children and 3 tasks", len(r.forks), res.Stats.Tasks)
+	}
+	if res.Stats.Forks != 3 {
+		t.Errorf("%d fork events, want the stub's and the workload's 2", res.Stats.Forks)
+	}
+	r.balanced(t)
+}

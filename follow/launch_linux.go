@@ -24,6 +24,8 @@ const graceDelay = 300 * time.Millisecond
 const (
 	stubEnv = "PERFPROF_LAUNCH_STUB"
 	wakeEnv = "PERFPROF_WAKE"
+	// stubTasksEnv makes the stub create a task while held (tests).
+	stubTasksEnv = "PERFPROF_TEST_STUB_TASKS"
 )
 
 // Stub file descriptors: the stub writes a byte on stubReady once it sits
@@ -52,6 +54,16 @@ func runStub() {
 	runtime.LockOSThread()
 	unix.Write(stubReady, []byte{1})
 	unix.Close(stubReady)
+	if os.Getenv(stubTasksEnv) != "" {
+		// Tests: a task created by the seized stub before its exec is
+		// not the workload's; the tracer must let it go unharmed. (The Go
+		// runtime's own new threads come from its template thread, which
+		// is not traced.)
+		if pid, err := syscall.ForkExec("/bin/true", []string{"true"}, nil); err == nil {
+			var ws syscall.WaitStatus
+			syscall.Wait4(pid, &ws, 0, nil)
+		}
+	}
 	var b [1]byte
 	n, _ := unix.Read(stubCork, b[:])
 	unix.Close(stubCork)

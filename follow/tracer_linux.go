@@ -298,10 +298,11 @@ func (t *Tracer) cont(pid, sig int) {
 	}
 }
 
-// release lets go of a task in a ptrace-stop: workload tasks are resumed
-// to die of the SIGKILL already sent, the others are detached with sig.
+// release lets go of a task in a ptrace-stop: while stopping, workload
+// tasks are resumed to die of SIGKILL; the others (and the launch stub's
+// own threads, which its exec will end) are detached with sig.
 func (t *Tracer) release(n *pidtree.Node, pid, sig int) {
-	if n != nil && n.Workload {
+	if n != nil && n.Workload && t.stopping {
 		// A task forked after the stop began never got the SIGKILL.
 		if n.TGID > 0 {
 			unix.Tgkill(n.TGID, pid, unix.SIGKILL)
@@ -439,7 +440,9 @@ func (t *Tracer) groupStop(n *pidtree.Node, pid int, sig unix.Signal) {
 // onto it and resumes it. Precondition: child is in its first stop.
 func (t *Tracer) start(c *pidtree.Node) {
 	parent := c.Parent
-	t.stats.Tasks++
+	if !c.Prelaunch {
+		t.stats.Tasks++
+	}
 	if c.Detach || parent == nil {
 		t.tree.Complete(c)
 		t.release(c, c.PID, 0)
