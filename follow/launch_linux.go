@@ -54,6 +54,13 @@ func runStub() {
 	runtime.LockOSThread()
 	unix.Write(stubReady, []byte{1})
 	unix.Close(stubReady)
+	var b [1]byte
+	n, _ := unix.Read(stubCork, b[:])
+	unix.Close(stubCork)
+	if n != 1 {
+		// The tracer gave up on the launch.
+		os.Exit(125)
+	}
 	if os.Getenv(stubTasksEnv) != "" {
 		// Tests: a task created by the seized stub before its exec is
 		// not the workload's; the tracer must let it go unharmed. (The Go
@@ -63,13 +70,6 @@ func runStub() {
 			var ws syscall.WaitStatus
 			syscall.Wait4(pid, &ws, 0, nil)
 		}
-	}
-	var b [1]byte
-	n, _ := unix.Read(stubCork, b[:])
-	unix.Close(stubCork)
-	if n != 1 {
-		// The tracer gave up on the launch.
-		os.Exit(125)
 	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, stubEnv+"=")
