@@ -70,13 +70,22 @@ func statusInt(tid int, name string) int {
 // tracerOf returns the TracerPid of tid (0 if untraced or unknown).
 func tracerOf(tid int) int { return statusInt(tid, "TracerPid") }
 
-// Comm returns the command name of tid, "" if it is gone.
+// Comm returns the command name of tid, "" if it is gone. It is on the
+// exec path, so it makes three system calls (os.ReadFile makes five).
 func Comm(tid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/comm")
+	var pbuf [32]byte
+	path := strconv.AppendInt(append(pbuf[:0], "/proc/"...), int64(tid), 10)
+	fd, err := unix.Open(string(append(path, "/comm"...)), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSuffix(string(b), "\n")
+	var buf [64]byte // comm is at most 16 bytes with its newline
+	n, _ := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if n <= 0 {
+		return ""
+	}
+	return strings.TrimSuffix(string(buf[:n]), "\n")
 }
 
 // threads lists /proc/PID/task.

@@ -10,8 +10,10 @@ import (
 // PtraceSeize takes no options, PtraceDetach takes no signal, and there is
 // no PTRACE_LISTEN. Every function here must run on the tracer thread.
 //
-// They use Syscall, not RawSyscall: none of them blocks for long, and the
-// scheduler must be able to preempt the thread around them.
+// The ptrace requests use RawSyscall: none of them blocks (the tracee is
+// already in a ptrace-stop, or the request does not wait for it), so the
+// runtime's syscall bookkeeping, and the P hand-off it may cause, would
+// only add to every stop. wait4 blocks, and uses Syscall.
 
 // Options set on every seized task. EXITKILL is added for workload tasks.
 const seizeOptions = unix.PTRACE_O_TRACEFORK |
@@ -22,7 +24,7 @@ const seizeOptions = unix.PTRACE_O_TRACEFORK |
 
 func ptrace(req, pid int, addr, data uintptr) error {
 	for {
-		_, _, e := unix.Syscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, data, 0, 0)
+		_, _, e := unix.RawSyscall6(unix.SYS_PTRACE, uintptr(req), uintptr(pid), addr, data, 0, 0)
 		switch e {
 		case 0:
 			return nil

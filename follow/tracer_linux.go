@@ -494,12 +494,14 @@ func (t *Tracer) execed(pid int) {
 		return
 	}
 	n.Prelaunch = false
-	t.opt.Hooks.Exec(pid, old, n.Devs)
 	if n.Detach {
 		t.release(n, pid, 0)
 		return
 	}
+	// Resume first: the task cannot be reaped before this loop waits for
+	// it, so Hooks.Exec can still read it in /proc.
 	t.cont(pid, 0)
+	t.opt.Hooks.Exec(pid, old, n.Devs)
 }
 
 // exited handles the reaping of a followed task.
