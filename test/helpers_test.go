@@ -287,6 +287,7 @@ type record struct {
 	TasksFollowed   *int   `json:"tasks_followed"`
 	Forks           *int   `json:"forks"`
 	CounterFailures *int   `json:"counter_failures"`
+	TasksLeft       *int   `json:"tasks_left"`
 	DurationNS      *int64 `json:"duration_ns"`
 }
 
@@ -342,7 +343,7 @@ func readReport(t *testing.T, path string) *report {
 		case "summary":
 			nsum++
 			rep.summary = r
-			if r.TasksFollowed == nil || r.Forks == nil || r.CounterFailures == nil || r.DurationNS == nil {
+			if r.TasksFollowed == nil || r.Forks == nil || r.CounterFailures == nil || r.DurationNS == nil || r.TasksLeft == nil {
 				t.Errorf("summary record with fields missing: %s", l)
 			}
 		default:
@@ -354,7 +355,7 @@ func readReport(t *testing.T, path string) *report {
 	}
 	if rep.summary.TasksFollowed == nil {
 		zero := 0
-		rep.summary.TasksFollowed, rep.summary.Forks, rep.summary.CounterFailures = &zero, &zero, &zero
+		rep.summary.TasksFollowed, rep.summary.Forks, rep.summary.CounterFailures, rep.summary.TasksLeft = &zero, &zero, &zero, &zero
 	}
 	return rep
 }
@@ -427,9 +428,9 @@ func value(t *testing.T, r record, ev string) uint64 {
 func checkSummary(t *testing.T, rep *report, tasks, forks int) {
 	t.Helper()
 	s := rep.summary
-	if *s.TasksFollowed != tasks || *s.Forks != forks || *s.CounterFailures != 0 {
-		t.Errorf("summary: tasks_followed %d forks %d counter_failures %d, want %d, %d, 0",
-			*s.TasksFollowed, *s.Forks, *s.CounterFailures, tasks, forks)
+	if *s.TasksFollowed != tasks || *s.Forks != forks || *s.CounterFailures != 0 || *s.TasksLeft != 0 {
+		t.Errorf("summary: tasks_followed %d forks %d counter_failures %d tasks_left %d, want %d, %d, 0, 0",
+			*s.TasksFollowed, *s.Forks, *s.CounterFailures, *s.TasksLeft, tasks, forks)
 	}
 }
 

@@ -36,6 +36,7 @@ type record struct {
 	CounterFailures *int   `json:"counter_failures,omitempty"`
 	DurationNS      *int64 `json:"duration_ns,omitempty"`
 	CPUNS           *int64 `json:"perfprof_cpu_ns,omitempty"`
+	TasksLeft       *int   `json:"tasks_left,omitempty"`
 }
 
 type jsonValue struct {

@@ -27,6 +27,7 @@ type session struct {
 	rep   *reporter
 	start time.Time
 	stop  chan struct{} // closed when a stop is asked for (signal, duration, -N)
+	left  int           // tasks the tracer still held at its end (zombies left to the kernel)
 }
 
 func (s *session) errorf(format string, args ...any) {
@@ -252,6 +253,7 @@ func (s *session) runFollow() int {
 	tr.Run()
 	s.watch(tr.Stop, tr.Done())
 	res := tr.Wait()
+	s.left = res.Stats.Left
 	return s.finish(res.Stats.Tasks, res.Stats.Forks, func() int {
 		switch {
 		case res.HaveWorkload && res.Workload.Signaled():
@@ -316,7 +318,7 @@ func (s *session) finish(tasks, forks, code int) int {
 		d := elapsed.Nanoseconds()
 		s.out.mu.Lock()
 		s.out.enc.Encode(record{Type: "summary", Time: time.Now().UnixNano(),
-			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu})
+			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left})
 		s.out.mu.Unlock()
 	} else {
 		s.out.mu.Lock()
