@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/pflag"
 )
@@ -95,7 +96,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 			fs.Usage()
 			return nil, nil
 		}
-		return nil, usagef("%v", err)
+		return nil, usagef("%s", printable(err.Error()))
 	}
 	if *help {
 		fs.Usage()
@@ -138,6 +139,20 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		c.events = []string{"task-clock"}
 	}
 	return &c, nil
+}
+
+// printable escapes control characters, so that a message that quotes the
+// user's input stays on one line.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // parseIDs parses "1,2" lists of positive ids.
