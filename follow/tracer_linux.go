@@ -196,6 +196,8 @@ func (t *Tracer) wake() {
 	}
 }
 
+// logf writes a -v line. On the stop path, call it under "if t.log !=
+// nil": the arguments are boxed (allocated) before logf can check.
 func (t *Tracer) logf(format string, args ...any) {
 	if t.log != nil {
 		fmt.Fprintf(t.log, format+"\n", args...)
@@ -269,7 +271,9 @@ func (t *Tracer) handle(pid int, ws unix.WaitStatus) {
 	case StopGroup:
 		t.groupStop(n, pid, sig)
 	case StopSignal:
-		t.logf("PTRACE %d SIGNAL %d", pid, sig)
+		if t.log != nil {
+			t.logf("PTRACE %d SIGNAL %d", pid, sig)
+		}
 		if n == nil || n.Detach {
 			t.release(n, pid, int(sig))
 			return
@@ -278,7 +282,9 @@ func (t *Tracer) handle(pid int, ws unix.WaitStatus) {
 	case StopNone:
 		// WCONTINUED is never asked for.
 	default:
-		t.logf("PTRACE %d %v", pid, kind)
+		if t.log != nil {
+			t.logf("PTRACE %d %v", pid, kind)
+		}
 		if n != nil && n.Detach {
 			t.release(n, pid, 0)
 			return
@@ -311,7 +317,9 @@ func (t *Tracer) release(n *pidtree.Node, pid, sig int) {
 		return
 	}
 	err := detach(pid, sig)
-	t.logf("  DETACH %d signo %d (%v)", pid, sig, errOrOK(err))
+	if t.log != nil {
+		t.logf("  DETACH %d signo %d (%v)", pid, sig, errOrOK(err))
+	}
 	if n != nil {
 		if err == nil {
 			t.stats.Detached++
@@ -340,7 +348,9 @@ func (t *Tracer) forked(parent *pidtree.Node, pid int, kind ForkKind) {
 		t.logf("PTRACE %d %v: GETEVENTMSG: %v", pid, kind, err)
 		return
 	}
-	t.logf("PTRACE %d %s %d", pid, strings.ToUpper(kind.String()), tid)
+	if t.log != nil {
+		t.logf("PTRACE %d %s %d", pid, strings.ToUpper(kind.String()), tid)
+	}
 	if parent == nil {
 		t.logf("BUG: event from unknown task %d", pid)
 		detach(pid, 0)
@@ -388,7 +398,9 @@ func (t *Tracer) forked(parent *pidtree.Node, pid int, kind ForkKind) {
 // eventStop handles PTRACE_EVENT_STOP with SIGTRAP.
 func (t *Tracer) eventStop(n *pidtree.Node, pid int) {
 	if n == nil || n.Phase == pidtree.Announced {
-		t.logf("PTRACE %d initial stop", pid)
+		if t.log != nil {
+			t.logf("PTRACE %d initial stop", pid)
+		}
 		c, ready := t.tree.FirstStop(pid)
 		if ready {
 			t.start(c)
@@ -403,7 +415,9 @@ func (t *Tracer) eventStop(n *pidtree.Node, pid int) {
 		t.logf("BUG: second initial stop of %d", pid)
 		return
 	}
-	t.logf("PTRACE %d EVENT_STOP (interrupt or SIGCONT)", pid)
+	if t.log != nil {
+		t.logf("PTRACE %d EVENT_STOP (interrupt or SIGCONT)", pid)
+	}
 	n.Listening = false
 	if n.Detach {
 		t.release(n, pid, 0)
@@ -414,7 +428,9 @@ func (t *Tracer) eventStop(n *pidtree.Node, pid int) {
 
 // groupStop handles PTRACE_EVENT_STOP with a stopping signal.
 func (t *Tracer) groupStop(n *pidtree.Node, pid int, sig unix.Signal) {
-	t.logf("PTRACE %d group-stop %d", pid, sig)
+	if t.log != nil {
+		t.logf("PTRACE %d group-stop %d", pid, sig)
+	}
 	if n == nil || n.Phase != pidtree.Running {
 		// A new child whose first stop reports the group's stop signal
 		// (its process is stopped): it is still its initial stop.
@@ -433,7 +449,9 @@ func (t *Tracer) groupStop(n *pidtree.Node, pid int, sig unix.Signal) {
 		t.logf("  LISTEN %d: %v", pid, err)
 		return
 	}
-	t.logf("  LISTEN %d", pid)
+	if t.log != nil {
+		t.logf("  LISTEN %d", pid)
+	}
 }
 
 // start completes a new child's handshake: it clones the parent's devices
@@ -475,7 +493,9 @@ func (t *Tracer) execed(pid int) {
 	if err != nil {
 		old = pid
 	}
-	t.logf("PTRACE %d EXEC (was %d)", pid, old)
+	if t.log != nil {
+		t.logf("PTRACE %d EXEC (was %d)", pid, old)
+	}
 	t.stats.Execs++
 	if old != pid {
 		// A non-leader thread exec'd: it took the leader's TID, and the
@@ -507,10 +527,12 @@ func (t *Tracer) execed(pid int) {
 // exited handles the reaping of a followed task.
 func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 	pid := n.PID
-	if ws.Exited() {
-		t.logf("EXIT %d code %d", pid, ws.ExitStatus())
-	} else {
-		t.logf("EXIT %d signal %d", pid, ws.Signal())
+	if t.log != nil {
+		if ws.Exited() {
+			t.logf("EXIT %d code %d", pid, ws.ExitStatus())
+		} else {
+			t.logf("EXIT %d signal %d", pid, ws.Signal())
+		}
 	}
 	t.stats.Exits++
 	if ws.Signaled() && len(t.waiting) > 0 {
