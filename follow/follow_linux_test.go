@@ -449,3 +449,21 @@ func TestStubTasks(t *testing.T) {
 	}
 	r.balanced(t)
 }
+
+// TestRequestsAfterRun: once the wait loop runs, Launch and Attach are
+// refused (they would wait for a wake-up that may never come).
+func TestRequestsAfterRun(t *testing.T) {
+	r := newRecorder()
+	tr, _ := Start(Options{Hooks: r})
+	if _, err := tr.Launch(bin+"/stopme", []string{"stopme"}, nil, r.arm); err != nil {
+		t.Fatal(err)
+	}
+	tr.Run()
+	if _, err := tr.Launch("/bin/true", []string{"true"}, nil, r.arm); !errors.Is(err, errRunning) {
+		t.Errorf("Launch after Run: %v, want errRunning", err)
+	}
+	if _, _, err := tr.Attach(1, AttachOptions{}, r.arm); !errors.Is(err, errRunning) {
+		t.Errorf("Attach after Run: %v, want errRunning", err)
+	}
+	stopAndWait(t, tr)
+}

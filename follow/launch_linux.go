@@ -93,7 +93,9 @@ type ArmFunc func(tid, tgid, ppid int) ([]pidtree.Device, error)
 // Its wait status is the Result's Workload. Launch must be called before
 // Run.
 func (t *Tracer) Launch(path string, argv, env []string, arm ArmFunc) (pid int, err error) {
-	t.do(func() { pid, err = t.launch(path, argv, env, arm) })
+	if derr := t.do(func() { pid, err = t.launch(path, argv, env, arm) }); derr != nil {
+		return 0, derr
+	}
 	return pid, err
 }
 
@@ -256,7 +258,9 @@ type AttachOptions struct {
 // returned armErr (the first such error) and stay followed. Attach must be
 // called before Run.
 func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (tids []int, armErr, err error) {
-	t.do(func() { tids, armErr, err = t.attach(pid, opt, arm) })
+	if derr := t.do(func() { tids, armErr, err = t.attach(pid, opt, arm) }); derr != nil {
+		return nil, nil, derr
+	}
 	return tids, armErr, err
 }
 

@@ -105,12 +105,19 @@ func Start(opt Options) (*Tracer, error) {
 	return t, nil
 }
 
-// do runs fn on the tracer thread and waits for it. It must not be called
-// after Run.
-func (t *Tracer) do(fn func()) {
+// errRunning is returned by Launch and Attach after Run.
+var errRunning = errors.New("follow: Launch and Attach must come before Run")
+
+// do runs fn on the tracer thread and waits for it. Once Run started the
+// wait loop, requests are served only when it wakes: do refuses them.
+func (t *Tracer) do(fn func()) error {
+	if t.running.Load() {
+		return errRunning
+	}
 	r := request{fn: fn, reply: make(chan struct{})}
 	t.reqs <- r
 	<-r.reply
+	return nil
 }
 
 // serve is the tracer goroutine. It locks its thread for good: the thread

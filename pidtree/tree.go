@@ -61,10 +61,9 @@ type Node struct {
 
 	// The fields below belong to the tracer; pidtree only stores them.
 
-	Listening   bool // in group-stop, restarted with PTRACE_LISTEN
-	Interrupted bool // PTRACE_INTERRUPT sent, its stop not yet seen
-	Prelaunch   bool // a thread of the launch stub, before the workload's exec
-	Kind        uint8
+	Listening bool // in group-stop, restarted with PTRACE_LISTEN
+	Prelaunch bool // a thread of the launch stub, before the workload's exec
+	Kind      uint8
 
 	// Devs are the devices linked to the task.
 	Devs []Device

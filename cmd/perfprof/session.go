@@ -26,8 +26,7 @@ type session struct {
 	out   *output
 	rep   *reporter
 	start time.Time
-	stop  chan struct{} // closed when a stop is asked for (signal, duration, -N)
-	left  int           // tasks the tracer still held at its end (zombies left to the kernel)
+	left  int // tasks the tracer still held at its end (zombies left to the kernel)
 }
 
 func (s *session) errorf(format string, args ...any) {
@@ -113,7 +112,6 @@ func (s *session) run() int {
 	s.out = newOutput(w, c.json)
 	s.set = profdev.NewSet(specs)
 	s.rep = newReporter(s.set, s.out, c.perThread)
-	s.stop = make(chan struct{})
 	s.start = time.Now()
 
 	var code int
