@@ -21,8 +21,13 @@ if ((${#need[@]})); then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq >/dev/null
 	# perf is optional (a cross-check): do not fail if the package is absent.
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
-		apt-get install -y -qq --no-install-recommends "${need[@]/linux-perf/}" >/dev/null
+	if ! apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null; then
+		rest=()
+		for p in "${need[@]}"; do [[ $p == linux-perf ]] || rest+=("$p"); done
+		if ((${#rest[@]})); then
+			apt-get install -y -qq --no-install-recommends "${rest[@]}" >/dev/null
+		fi
+	fi
 fi
 
 # Tracepoint events need tracefs; perfprof mounts it itself when root, but
