@@ -368,3 +368,33 @@ func TestAttachTree(t *testing.T) {
 		t.Errorf("shell exit status %d after its children ended", code)
 	}
 }
+
+// TestNoFollowAttach counts a running process without ptrace: the run
+// lasts until --duration (not less), the target is never traced, and a
+// target that exits ends the run.
+func TestNoFollowAttach(t *testing.T) {
+	requires(t)
+	tgt, pid := startTarget(t, 1)
+	out := reportPath(t)
+	pp := start(t, ppBin, "--no-follow", "-p", strconv.Itoa(pid), "--duration", "300ms", "--json", "-o", out)
+	if code := pp.wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, pp.stderr())
+	}
+	if w := pp.wall(); w < 300*time.Millisecond {
+		t.Errorf("--no-follow --duration 300ms ended after %v", w)
+	}
+	rep := readReport(t, out)
+	if r, ok := rep.finalByPID(t)[pid]; !ok || value(t, r, "task-clock") == 0 {
+		t.Errorf("target's counts %v, want task-clock > 0", r)
+	}
+	stopTarget(t, tgt)
+
+	sleeper := start(t, "/bin/sleep", "0.3")
+	pp = start(t, ppBin, "--no-follow", "-p", strconv.Itoa(sleeper.pid()), "-o", os.DevNull)
+	if code := pp.wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, pp.stderr())
+	}
+	if w := pp.wall(); w > 2*time.Second {
+		t.Errorf("the run went on %v after a 0.3 s target", w)
+	}
+}
