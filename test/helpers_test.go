@@ -360,48 +360,43 @@ func readReport(t *testing.T, path string) *report {
 	return rep
 }
 
+// index maps records by key; it fails on duplicates, naming them what.
+func index(t *testing.T, rs []record, key func(record) int, what string) map[int]record {
+	t.Helper()
+	m := map[int]record{}
+	for _, r := range rs {
+		k := key(r)
+		if _, dup := m[k]; dup {
+			t.Errorf("two %s records for %d", what, k)
+		}
+		m[k] = r
+	}
+	return m
+}
+
 // finalByPID indexes the final counts records by pid (without
 // --per-thread); it fails on duplicates.
 func (rep *report) finalByPID(t *testing.T) map[int]record {
 	t.Helper()
-	m := map[int]record{}
-	for _, r := range rep.final {
-		if _, dup := m[r.PID]; dup {
-			t.Errorf("two final counts records for pid %d", r.PID)
-		}
-		m[r.PID] = r
-	}
-	return m
+	return index(t, rep.final, func(r record) int { return r.PID }, "final counts (pid)")
 }
 
 // finalByTID indexes the final counts records by tid (--per-thread).
 func (rep *report) finalByTID(t *testing.T) map[int]record {
 	t.Helper()
-	m := map[int]record{}
 	for _, r := range rep.final {
 		if r.TID == 0 {
 			t.Errorf("counts record without tid under --per-thread: %s", r)
 		}
-		if _, dup := m[r.TID]; dup {
-			t.Errorf("two final counts records for tid %d", r.TID)
-		}
-		m[r.TID] = r
 	}
-	return m
+	return index(t, rep.final, func(r record) int { return r.TID }, "final counts (tid)")
 }
 
 // forksByTID indexes the fork records by the new task's tid; it fails on
 // duplicates.
 func (rep *report) forksByTID(t *testing.T) map[int]record {
 	t.Helper()
-	m := map[int]record{}
-	for _, r := range rep.forks {
-		if _, dup := m[r.TID]; dup {
-			t.Errorf("two fork records for tid %d", r.TID)
-		}
-		m[r.TID] = r
-	}
-	return m
+	return index(t, rep.forks, func(r record) int { return r.TID }, "fork")
 }
 
 // exitsByTID groups the exit records by tid.
