@@ -468,11 +468,13 @@ func (t *Tracer) start(c *pidtree.Node) {
 	if !c.Prelaunch {
 		t.stats.Tasks++
 	}
-	if c.Detach || parent == nil {
+	if parent == nil {
 		t.tree.Complete(c)
 		t.release(c, c.PID, 0)
 		return
 	}
+	// Even a child let go at once (born while stopping) is reported and
+	// gets its counters: every fork event has its record.
 	if !c.Prelaunch {
 		ev := ForkEvent{Kind: ForkKind(c.Kind), ParentTID: parent.PID, TID: c.PID, TGID: c.TGID, PPID: c.PPID}
 		devs, err := t.opt.Hooks.Fork(ev, parent.Devs)
@@ -485,9 +487,9 @@ func (t *Tracer) start(c *pidtree.Node) {
 		}
 	}
 	t.tree.Complete(c)
-	if c.Prelaunch {
-		// A runtime thread of the launch stub, not of the workload: the
-		// exec that starts the workload will end it.
+	if c.Prelaunch || c.Detach {
+		// A task of the launch stub, not of the workload (the exec that
+		// starts the workload ends it), or one born while stopping.
 		t.release(c, c.PID, 0)
 		return
 	}
