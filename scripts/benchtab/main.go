@@ -42,6 +42,7 @@ type config struct {
 
 func (c *config) bin(name string) string { return filepath.Join(c.benchDir, name) }
 func (c *config) follower() string       { return filepath.Join(c.benchDir, "follower", "follower") }
+func (c *config) followerExec() string   { return filepath.Join(c.benchDir, "follower", "follower-exec") }
 
 func (c *config) failHarness(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
@@ -65,6 +66,12 @@ var tools = []tool{
 	{"bare", "bare", func(c *config, w []string) []string { return w }},
 	{"ref", "follower -p", func(c *config, w []string) []string {
 		return append([]string{c.follower(), "-p", "--"}, w...)
+	}},
+	{"refx", "follower -p with PTRACE_O_TRACEEXEC", func(c *config, w []string) []string {
+		if _, err := os.Stat(c.followerExec()); err != nil {
+			return nil
+		}
+		return append([]string{c.followerExec(), "-p", "--"}, w...)
 	}},
 	{"pp1", "perfprof -e " + events1, func(c *config, w []string) []string {
 		return append([]string{c.perfprof, "-o", "/dev/null", "-e", events1, "--"}, w...)
@@ -117,6 +124,9 @@ func newWorkload(args []string, tracepoint bool) *workload {
 	ts := []string{"bare", "ref", "pp1", "pp3", "strace", "perfstat"}
 	if tracepoint {
 		ts = append(ts, "pptp")
+	}
+	if args[0] == "spawnloop" { // the only workload whose tasks exec
+		ts = append(ts, "refx")
 	}
 	return &workload{label: strings.Join(args, " "), args: args, tools: ts,
 		vals: map[string][]float64{}, errs: map[string][]string{}}

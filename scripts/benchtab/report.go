@@ -175,6 +175,38 @@ func (r *report) mainTable(wls []*workload) {
 		}
 		r.p("")
 	}
+	r.execLine(wls)
+}
+
+// execLine prints, for the workloads that exec, perfprof against the
+// reference follower that also stops at every exec: context, not a check.
+func (r *report) execLine(wls []*workload) {
+	for _, w := range wls {
+		if _, ok := w.vals["refx"]; !ok {
+			continue
+		}
+		refx, ref := w.stats("refx"), w.stats("ref")
+		if refx.ok == 0 {
+			continue
+		}
+		r.p("Exec stops: %s, follower -p with PTRACE_O_TRACEEXEC added %s µs/op (%s of follower -p's).", w.label,
+			fmtAdded(refx.added), fmtF(refx.added/ref.added, 2))
+		for _, k := range []string{"pp1", "pp3"} {
+			p := w.stats(k)
+			var rr []float64
+			for i := range w.vals[k] {
+				a, b, c := w.vals[k][i], w.vals["refx"][i], w.vals["bare"][i]
+				if !math.IsNaN(a) && !math.IsNaN(b) && !math.IsNaN(c) {
+					rr = append(rr, (a-c)/(b-c))
+				}
+			}
+			r.p("            perfprof %s added / that: %s [%s]", map[string]string{"pp1": "1 event ", "pp3": "3 events"}[k],
+				fmtF(p.added/refx.added, 2), fmtF(median(rr), 2))
+		}
+		r.p("            (context: perfprof stops each exec for its exec record, the new comm and a non-leader exec's")
+		r.p("             change of TID; the reference follower does not, and its target ratio leaves that stop out)")
+		r.p("")
+	}
 }
 
 func (r *report) cpuPerTask(rows []*cpuRow) {

@@ -156,6 +156,9 @@ func prepare(cfg *config) error {
 	if err := runQuiet(filepath.Join(cfg.benchDir, "follower"), "make", "-s", "CC=gcc"); err != nil {
 		return err
 	}
+	if err := buildFollowerExec(cfg); err != nil {
+		cfg.notes = append(cfg.notes, "no exec-tracing variant of the reference follower: "+err.Error())
+	}
 	src := filepath.Join(cfg.benchDir, "cpuwrap.c")
 	if err := os.WriteFile(src, []byte(cpuwrapSource), 0o644); err != nil {
 		return err
@@ -206,6 +209,31 @@ func prepare(cfg *config) error {
 		}
 	}
 	return nil
+}
+
+// followerSeizeOpts is the end of the reference follower's PTRACE_SEIZE
+// options, where buildFollowerExec adds PTRACE_O_TRACEEXEC.
+const followerSeizeOpts = "PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE)"
+
+// buildFollowerExec builds follower/follower-exec: the reference follower
+// with PTRACE_O_TRACEEXEC added to its seize options, so that every exec
+// stops once (and its default case continues it), as perfprof's does. It
+// is context for spawnloop: the floor of a follower that sees execs.
+func buildFollowerExec(cfg *config) error {
+	dir := filepath.Join(cfg.benchDir, "follower")
+	src, err := os.ReadFile(filepath.Join(dir, "follower.c"))
+	if err != nil {
+		return err
+	}
+	if strings.Count(string(src), followerSeizeOpts) != 1 {
+		return fmt.Errorf("follower.c does not contain %q once", followerSeizeOpts)
+	}
+	patched := strings.Replace(string(src), followerSeizeOpts,
+		strings.TrimSuffix(followerSeizeOpts, ")")+" | PTRACE_O_TRACEEXEC)", 1)
+	if err := os.WriteFile(filepath.Join(dir, "follower-exec.c"), []byte(patched), 0o644); err != nil {
+		return err
+	}
+	return runQuiet(dir, "gcc", "-O2", "-Wall", "-o", "follower-exec", "follower-exec.c")
 }
 
 func firstLine(s string) string {
