@@ -1,7 +1,9 @@
 package test
 
 import (
+	"compress/gzip"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -433,5 +435,36 @@ func TestWorkloadKeepsFileLimit(t *testing.T) {
 	}
 	if got := p.waitEOF(2 * time.Second); !slices.Equal(got, []string{"1024", "4096"}) {
 		t.Errorf("workload's soft and hard fd limits %q, want 1024 and 4096", got)
+	}
+}
+
+// TestCPUProfile: --cpuprofile writes a pprof profile (gzipped protobuf)
+// of perfprof itself, and an unwritable path is a one-line error before
+// anything runs.
+func TestCPUProfile(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	prof := filepath.Join(t.TempDir(), "cpu.pprof")
+	p, code := runPP(t, 30*time.Second, "--cpuprofile", prof, "-o", os.DevNull, "--", workload("forktree"), "2", "3", "1", "5")
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0\n%s", code, p.stderr())
+	}
+	f, err := os.Open(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s is not gzip, as a pprof profile is: %v", prof, err)
+	}
+	if b, err := io.ReadAll(zr); err != nil || len(b) == 0 {
+		t.Fatalf("%s: %d bytes after gunzip, err %v", prof, len(b), err)
+	}
+
+	p, code = runPP(t, 10*time.Second, "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir"), "--", "true")
+	lines := stderrLines(p)
+	if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], "cannot write the CPU profile") {
+		t.Errorf("unwritable --cpuprofile: exit status %d, stderr %q; want 1 and one line naming the cause", code, lines)
 	}
 }

@@ -47,6 +47,7 @@ type config struct {
 	output     string
 	json       bool
 	verbose    bool
+	cpuProfile string   // write a pprof CPU profile of perfprof itself here
 	argv       []string // workload
 	path       string   // the workload, resolved in $PATH
 }
@@ -84,6 +85,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVarP(&c.output, "output", "o", "", "write the report to `FILE` instead of standard output")
 	fs.BoolVar(&c.json, "json", false, "write one JSON object per line")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "log every ptrace event and action on standard error")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of perfprof itself to `FILE` (go tool pprof FILE)")
 	help := fs.BoolP("help", "h", false, "show this help")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -43,6 +44,23 @@ func (s *session) fail(err error) {
 
 func (s *session) warnf(format string, args ...any) {
 	s.errorf("warning: "+format, args...)
+}
+
+// startCPUProfile starts Go's CPU profiler writing to path, for
+// --cpuprofile; stop ends it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot start the CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // hint says what to do about err, or "".
@@ -108,6 +126,14 @@ func (s *session) run() int {
 		}
 		defer f.Close()
 		w = f
+	}
+	if c.cpuProfile != "" {
+		stop, err := startCPUProfile(c.cpuProfile)
+		if err != nil {
+			s.errorf("%v", err)
+			return exitFailure
+		}
+		defer stop()
 	}
 	s.out = newOutput(w, c.json)
 	s.set = profdev.NewSet(specs)
