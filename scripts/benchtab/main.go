@@ -134,7 +134,7 @@ func newWorkload(args []string, tracepoint bool) *workload {
 
 func main() {
 	cfg := &config{}
-	flag.IntVar(&cfg.rounds, "rounds", 7, "interleaved rounds per workload")
+	flag.IntVar(&cfg.rounds, "rounds", 11, "interleaved rounds per workload")
 	flag.IntVar(&cfg.ctxRounds, "context-rounds", 3, "how many of the rounds also run strace and perf stat (for context only; they are slow)")
 	flag.BoolVar(&cfg.quick, "quick", false, "smoke run: 3 rounds and smaller workloads")
 	flag.StringVar(&cfg.perfprof, "perfprof", "", "perfprof binary to measure (default: build bin/perfprof)")
