@@ -21,11 +21,23 @@ type Set struct {
 	opened   atomic.Int64
 	failures atomic.Int64
 	firstErr atomic.Pointer[error]
+
+	seeding bool  // see FollowChildren
+	seeds   []int // perfevent.Seed fds, guarded by mu
 }
 
 // NewSet returns an empty set counting specs.
 func NewSet(specs []perfevent.Spec) *Set {
 	return &Set{specs: specs}
+}
+
+// FollowChildren says that the children of the tasks Open is given will
+// get devices of their own (Dev.Clone). Open then also seeds each process
+// leader it is given (perfevent.Seed) when the set counts two events or
+// more, which makes the groups of the tasks it creates cheaper to open.
+// Call it before the first Open.
+func (s *Set) FollowChildren() {
+	s.seeding = len(s.specs) > 1
 }
 
 // Specs returns the events the set counts.
@@ -58,7 +70,19 @@ type Dev struct {
 // the task's next execve (a workload held before its exec); otherwise
 // they count at once.
 func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, error) {
-	return s.open(tid, tgid, ppid, comm, enableOnExec, nil)
+	d, err := s.open(tid, tgid, ppid, comm, enableOnExec, nil)
+	if err == nil && s.seeding && tid == tgid {
+		// Only an optimisation: a task that cannot be seeded is counted
+		// all the same. Only process leaders are seeded, so that the fds
+		// do not grow with the threads of an attached process; the
+		// tasks a seeded task creates carry the seed on by themselves.
+		if fd, err := perfevent.Seed(tid); err == nil {
+			s.mu.Lock()
+			s.seeds = append(s.seeds, fd)
+			s.mu.Unlock()
+		}
+	}
+	return d, err
 }
 
 // OpenNew opens a Dev on a task created by a task that has none (its open
@@ -287,12 +311,17 @@ func (d *Dev) read(c *Counts) {
 	copy(c.Values, d.final)
 }
 
-// Close closes every device still open (reading their final counts).
+// Close closes every device still open (reading their final counts), and
+// the seeds.
 func (s *Set) Close() {
 	s.mu.Lock()
-	devs := s.devs
+	devs, seeds := s.devs, s.seeds
+	s.seeds = nil
 	s.mu.Unlock()
 	for _, d := range devs {
 		d.Close()
+	}
+	for _, fd := range seeds {
+		unix.Close(fd)
 	}
 }

@@ -131,3 +131,66 @@ func BenchmarkClone(b *testing.B) {
 		c.Unuse()
 	}
 }
+
+// TestFollowChildrenSeeds: with FollowChildren and two events, Open seeds
+// a process leader (one more perf fd) but not a thread, with one event
+// nothing, and Close closes the seeds.
+func TestFollowChildrenSeeds(t *testing.T) {
+	requireRoot(t)
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	pid := cmd.Process.Pid
+	for _, tc := range []struct {
+		events            string
+		leader, notLeader int // perf fds Open adds
+	}{
+		{"task-clock,page-faults", 3, 2},
+		{"task-clock", 1, 1},
+	} {
+		specs, err := perfevent.Parse(tc.events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := NewSet(specs)
+		set.FollowChildren()
+		before := perfFDs(t)
+		if _, err := set.Open(pid, pid, 1, "sleep", false); err != nil {
+			t.Fatal(err)
+		}
+		afterLeader := perfFDs(t)
+		// The same task opened as if it were a thread of another process.
+		if _, err := set.Open(pid, pid+1, 1, "sleep", false); err != nil {
+			t.Fatal(err)
+		}
+		afterThread := perfFDs(t)
+		set.Close()
+		if got := afterLeader - before; got != tc.leader {
+			t.Errorf("%s: a leader took %d perf fds, want %d", tc.events, got, tc.leader)
+		}
+		if got := afterThread - afterLeader; got != tc.notLeader {
+			t.Errorf("%s: a thread took %d perf fds, want %d", tc.events, got, tc.notLeader)
+		}
+		if after := perfFDs(t); after != before {
+			t.Errorf("%s: %d perf fds after Close, %d before", tc.events, after, before)
+		}
+	}
+}
+
+// perfFDs counts this process's perf_event fds.
+func perfFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && l == "anon_inode:[perf_event]" {
+			n++
+		}
+	}
+	return n
+}

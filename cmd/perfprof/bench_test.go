@@ -55,6 +55,7 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 				n := k + 1
 				done += n
 				set := profdev.NewSet(specs)
+				set.FollowChildren()
 				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set}})
 				if err != nil {
 					b.Fatal(err)

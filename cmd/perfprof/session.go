@@ -199,6 +199,7 @@ func quoteList(names []string) string {
 // runFollow counts the targets and every task they create.
 func (s *session) runFollow() int {
 	c := s.cfg
+	s.set.FollowChildren()
 	var log io.Writer
 	if c.verbose {
 		log = s.stderr

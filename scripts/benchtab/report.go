@@ -263,9 +263,16 @@ func (r *report) holdThreads(hs []*holdResult) {
 		ok := h.summary.TasksFollowed == want && h.summary.CounterFailures == 0
 		r.check(name+": all counted", fmt.Sprintf("tasks_followed=%d counter_failures=%d", h.summary.TasksFollowed, h.summary.CounterFailures),
 			fmt.Sprintf("%d and 0", want), ok)
-		lo, hi := want*h.nEvents, want*h.nEvents+h.nEvents
+		// Constant extras: one pinned instance per event, and with two
+		// events or more one seed on the workload's leader.
+		extra, extraText := h.nEvents, fmt.Sprintf("+%d pinned", h.nEvents)
+		if h.nEvents > 1 {
+			extra++
+			extraText += ", +1 seed"
+		}
+		lo, hi := want*h.nEvents, want*h.nEvents+extra
 		ok = h.alive.perfFDs >= lo && h.alive.perfFDs <= hi
-		r.check(name+": perf fds at ALIVE", fmt.Sprint(h.alive.perfFDs), fmt.Sprintf("%d (+%d pinned)", lo, h.nEvents), ok)
+		r.check(name+": perf fds at ALIVE", fmt.Sprint(h.alive.perfFDs), fmt.Sprintf("%d (%s)", lo, extraText), ok)
 		if h.nEvents == 1 && h.threads == 2000 {
 			rss2k = float64(rss)
 		}
