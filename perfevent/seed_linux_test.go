@@ -57,14 +57,19 @@ func TestSeedSavesAnIPI(t *testing.T) {
 		}
 		return callIPIs(t, 1) - before
 	}
-	for try := range 3 { // other activity can add IPIs; it cannot remove any
-		p, s := ipis(plain), ipis(seeded)
-		t.Logf("try %d: %d groups: %d IPIs to the unseeded task's CPU, %d to the seeded one's", try, n, p, s)
+	// Other activity can add IPIs, never remove any: keep the least
+	// disturbed count of each.
+	p, s := 1<<30, 1<<30
+	for range 5 {
+		p, s = min(p, ipis(plain)), min(s, ipis(seeded))
 		if p >= 2*n && s < p*3/4 {
-			return
+			break
 		}
 	}
-	t.Errorf("the seeded task did not save an IPI per group (want about %d and %d)", 2*n, n)
+	t.Logf("%d groups: %d IPIs to the unseeded task's CPU, %d to the seeded one's", n, p, s)
+	if p < 2*n || s >= p*3/4 {
+		t.Errorf("want about %d and %d: the seeded task should save one IPI per group", 2*n, n)
+	}
 }
 
 // stoppedChild starts a sleep from the calling thread, pins it to CPU 1,
