@@ -279,7 +279,7 @@ func (w *workload) stats(k string) toolStats {
 	v, bare, ref := w.vals[k], w.vals["bare"], w.vals["ref"]
 	var s toolStats
 	s.failed = len(w.errs[k])
-	var all, added, addedRef, rr, bareSame []float64
+	var all, added, addedRef, bareSame []float64
 	for r := range v {
 		if math.IsNaN(v[r]) {
 			continue
@@ -288,9 +288,6 @@ func (w *workload) stats(k string) toolStats {
 		if !math.IsNaN(bare[r]) {
 			bareSame = append(bareSame, bare[r])
 			added = append(added, v[r]-bare[r])
-			if !math.IsNaN(ref[r]) {
-				rr = append(rr, (v[r]-bare[r])/(ref[r]-bare[r]))
-			}
 		}
 	}
 	for r := range ref {
@@ -302,9 +299,22 @@ func (w *workload) stats(k string) toolStats {
 	s.med = median(all)
 	s.added = median(added)
 	s.ratio = s.added / median(addedRef)
-	s.roundRatio = median(rr)
+	s.roundRatio = median(w.roundRatios(k, "ref"))
 	s.xBare = s.med / median(bareSame)
 	return s
+}
+
+// roundRatios returns, for each round where k, base and bare all ran,
+// k's added cost divided by base's: (k - bare) / (base - bare).
+func (w *workload) roundRatios(k, base string) []float64 {
+	var rr []float64
+	for r := range w.vals[k] {
+		a, b, c := w.vals[k][r], w.vals[base][r], w.vals["bare"][r]
+		if !math.IsNaN(a) && !math.IsNaN(b) && !math.IsNaN(c) {
+			rr = append(rr, (a-c)/(b-c))
+		}
+	}
+	return rr
 }
 
 func nonNaN(xs []float64) []float64 {

@@ -153,13 +153,7 @@ func (r *report) mainTable(wls []*workload) {
 		}
 		tp, p1 := w.stats("pptp"), w.stats("pp1")
 		ratio := tp.added / p1.added
-		var rr []float64
-		for i := range w.vals["pptp"] {
-			a, b, c := w.vals["pptp"][i], w.vals["pp1"][i], w.vals["bare"][i]
-			if !math.IsNaN(a) && !math.IsNaN(b) && !math.IsNaN(c) {
-				rr = append(rr, (a-c)/(b-c))
-			}
-		}
+		rr := w.roundRatios("pptp", "pp1")
 		ok := ratio <= 1.5 && tp.failed == 0
 		v := verdict(ok)
 		if !resolved(tp.added, p1.added) {
@@ -193,15 +187,8 @@ func (r *report) execLine(wls []*workload) {
 			fmtAdded(refx.added), fmtF(refx.added/ref.added, 2))
 		for _, k := range []string{"pp1", "pp3"} {
 			p := w.stats(k)
-			var rr []float64
-			for i := range w.vals[k] {
-				a, b, c := w.vals[k][i], w.vals["refx"][i], w.vals["bare"][i]
-				if !math.IsNaN(a) && !math.IsNaN(b) && !math.IsNaN(c) {
-					rr = append(rr, (a-c)/(b-c))
-				}
-			}
 			r.p("            perfprof %s added / that: %s [%s]", map[string]string{"pp1": "1 event ", "pp3": "3 events"}[k],
-				fmtF(p.added/refx.added, 2), fmtF(median(rr), 2))
+				fmtF(p.added/refx.added, 2), fmtF(median(w.roundRatios(k, "refx")), 2))
 		}
 		r.p("            (context: perfprof stops each exec for its exec record, the new comm and a non-leader exec's")
 		r.p("             change of TID; the reference follower does not, and its target ratio leaves that stop out)")
