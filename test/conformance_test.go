@@ -187,11 +187,7 @@ func TestConformanceSignals(t *testing.T) {
 		t.Parallel()
 		// 100 acknowledged SIGUSR1 + 100 SIGUSR2, 300 queued SIGRTMIN+1
 		// with values (delivered in order), 100 children exiting together.
-		out := reportPath(t)
-		p, code := runPP(t, 60*time.Second, "--json", "-o", out, "--", confBin(t, "sigcount"), "100", "300")
-		if code != 0 {
-			t.Fatalf("exit status %d, want 0\n%s", code, tail(dump(p, out)))
-		}
+		p, out := runJSON(t, 60*time.Second, "--", confBin(t, "sigcount"), "100", "300")
 		line := p.expect("usr1 ", time.Second)
 		if countLine(line, "usr1") != 100 || countLine(line, "usr2") != 100 || countLine(line, "rt") != 300 || !strings.HasSuffix(line, "order OK") {
 			t.Errorf("the target's handlers saw %q, want usr1 100 usr2 100 rt 300 order OK", line)
@@ -229,11 +225,7 @@ func TestConformanceSignals(t *testing.T) {
 		// Children SIGKILLed by their parent at once (often while held in
 		// their first stop, or before they reach it), after a yield, or
 		// not at all. Each created child must be reported.
-		out := reportPath(t)
-		p, code := runPP(t, 60*time.Second, "--json", "-o", out, "--", confBin(t, "exitrace"), "kill", "90")
-		if code != 0 {
-			t.Fatalf("exit status %d, want 0\n%s", code, tail(dump(p, out)))
-		}
+		p, out := runJSON(t, 60*time.Second, "--", confBin(t, "exitrace"), "kill", "90")
 		rep := readReport(t, out)
 		cs := parseCreated(t, p.out.all())
 		// A child killed before its first stop never ran: no counts needed.
@@ -258,11 +250,7 @@ func TestConformanceExec(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			requires(t)
 			t.Parallel()
-			out := reportPath(t)
-			p, code := runPP(t, 30*time.Second, "--per-thread", "--json", "-o", out, "--", confBin(t, "execmt"), mode)
-			if code != 0 {
-				t.Fatalf("exit status %d, want 0\n%s", code, tail(dump(p, out)))
-			}
+			p, out := runJSON(t, 30*time.Second, "--per-thread", "--", confBin(t, "execmt"), mode)
 			stdout := p.out.all()
 			root := donePID(t, stdout)
 			cs := parseCreated(t, stdout)
@@ -324,12 +312,8 @@ func TestConformanceExitRace(t *testing.T) {
 		requires(t)
 		t.Parallel()
 		// Five events: the process often dies between two opens.
-		out := reportPath(t)
-		p, code := runPP(t, 60*time.Second, "--per-thread", "-e", "task-clock,page-faults,context-switches,cpu-migrations,minor-faults",
-			"--json", "-o", out, "--", confBin(t, "exitrace"), "thread", "60")
-		if code != 0 {
-			t.Fatalf("exit status %d, want 0\n%s", code, tail(dump(p, out)))
-		}
+		p, out := runJSON(t, 60*time.Second, "--per-thread", "-e", "task-clock,page-faults,context-switches,cpu-migrations,minor-faults",
+			"--", confBin(t, "exitrace"), "thread", "60")
 		rep := readReport(t, out)
 		cs := parseCreated(t, p.out.all())
 		// Odd rounds' threads print no line; they must still not leak.
@@ -344,11 +328,7 @@ func TestConformanceExitRace(t *testing.T) {
 	t.Run("ParentExitsAfterFork", func(t *testing.T) {
 		requires(t)
 		t.Parallel()
-		out := reportPath(t)
-		p, code := runPP(t, 60*time.Second, "--json", "-o", out, "--", confBin(t, "exitrace"), "orphan", "40")
-		if code != 0 {
-			t.Fatalf("exit status %d, want 0\n%s", code, tail(dump(p, out)))
-		}
+		p, out := runJSON(t, 60*time.Second, "--", confBin(t, "exitrace"), "orphan", "40")
 		rep := readReport(t, out)
 		cs := parseCreated(t, p.out.all())
 		if len(cs) != 80 {

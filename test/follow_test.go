@@ -36,12 +36,7 @@ func checkTasks(t *testing.T, rep *report, cs []created, kind func(i int, c crea
 func TestForkTree(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "-e", "task-clock,page-faults", "--json", "-o", out,
-		"--", workload("forktree"), "2", "3", "20", "100")
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	p, out := runJSON(t, 30*time.Second, "-e", "task-clock,page-faults", "--", workload("forktree"), "2", "3", "20", "100")
 	stdout := p.out.all()
 	cs := parseCreated(t, stdout)
 	root := donePID(t, stdout)
@@ -87,12 +82,7 @@ func tids(cs []created) []int {
 func TestThreadTree(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--per-thread", "-e", "task-clock,page-faults", "--json", "-o", out,
-		"--", workload("threadtree"), "4", "20", "100")
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	p, out := runJSON(t, 30*time.Second, "--per-thread", "-e", "task-clock,page-faults", "--", workload("threadtree"), "4", "20", "100")
 	stdout := p.out.all()
 	cs := parseCreated(t, stdout)
 	root := donePID(t, stdout)
@@ -128,11 +118,7 @@ func TestThreadTree(t *testing.T) {
 func TestSpawnVfork(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--json", "-o", out, "--", workload("spawn"), "20")
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	p, out := runJSON(t, 30*time.Second, "--", workload("spawn"), "20")
 	stdout := p.out.all()
 	cs := parseCreated(t, stdout)
 	root := donePID(t, stdout)
@@ -186,11 +172,7 @@ func TestSpawnVfork(t *testing.T) {
 func TestClone3(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--per-thread", "--json", "-o", out, "--", workload("clone3"))
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	p, out := runJSON(t, 30*time.Second, "--per-thread", "--", workload("clone3"))
 	stdout := p.out.all()
 	cs := parseCreated(t, stdout)
 	root := donePID(t, stdout)
@@ -293,11 +275,7 @@ func TestDaemonize(t *testing.T) {
 func TestNoFollow(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--no-follow", "--json", "-o", out, "--", workload("forktree"), "1", "2", "10", "50")
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	p, out := runJSON(t, 30*time.Second, "--no-follow", "--", workload("forktree"), "1", "2", "10", "50")
 	root := donePID(t, p.out.all())
 	rep := readReport(t, out)
 	if len(rep.counts) != 1 || rep.counts[0].PID != root {
@@ -315,11 +293,7 @@ func TestNoFollow(t *testing.T) {
 func TestExecFromThread(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--json", "-o", out, "--", workload("execthread"), "50")
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	p, out := runJSON(t, 30*time.Second, "--", workload("execthread"), "50")
 	cs := parseCreated(t, p.out.all())
 	if len(cs) != 1 {
 		t.Fatalf("created lines %+v, want 1", cs)
@@ -353,11 +327,7 @@ func TestExecFromThread(t *testing.T) {
 func TestExecFromThreadComm(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--json", "-o", out, "--", workload("execthread"), "20")
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	_, out := runJSON(t, 30*time.Second, "--", workload("execthread"), "20")
 	rep := readReport(t, out)
 	if len(rep.final) != 1 || rep.final[0].Comm != "true" {
 		t.Errorf("final counts records %v, want one with comm \"true\" (the process exec'd /bin/true from a thread)", rep.final)
@@ -367,11 +337,7 @@ func TestExecFromThreadComm(t *testing.T) {
 func TestZombieLeader(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--per-thread", "--json", "-o", out, "--", workload("zombieleader"), "200")
-	if code != 0 {
-		t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-	}
+	p, out := runJSON(t, 30*time.Second, "--per-thread", "--", workload("zombieleader"), "200")
 	stdout := p.out.all()
 	cs := parseCreated(t, stdout)
 	root := donePID(t, stdout)
@@ -403,11 +369,7 @@ func TestJSONSummaryIsLast(t *testing.T) {
 	requires(t)
 	t.Parallel()
 	for i := 0; i < 20; i++ { // the race it finds shows in about one run in six
-		out := reportPath(t)
-		p, code := runPP(t, 30*time.Second, "--json", "-o", out, "--", workload("forktree"), "1", "2", "1", "1")
-		if code != 0 {
-			t.Fatalf("exit status %d, want 0\n%s", code, dump(p, out))
-		}
+		p, out := runJSON(t, 30*time.Second, "--", workload("forktree"), "1", "2", "1", "1")
 		rep := readReport(t, out)
 		if last := rep.all[len(rep.all)-1]; last.Type != "summary" {
 			t.Fatalf("run %d: the last record is %s, not the summary\n%s", i, last, dump(p, out))

@@ -439,6 +439,19 @@ func runPP(t *testing.T, d time.Duration, args ...string) (*proc, int) {
 	return p, code
 }
 
+// runJSON runs perfprof --json -o FILE args... to completion (at most d)
+// and fails the test unless it exits 0. It returns the process (the
+// workload's stdout is in p.out) and the report file.
+func runJSON(t *testing.T, d time.Duration, args ...string) (p *proc, report string) {
+	t.Helper()
+	report = reportPath(t)
+	p, code := runPP(t, d, append([]string{"--json", "-o", report}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit status %d, want 0\n%s", code, tail(dump(p, report)))
+	}
+	return p, report
+}
+
 // ms is a task-clock threshold for a workload that burns n ms of CPU.
 func ms(n int) uint64 { return uint64(n) * 1e6 * 9 / 10 }
 
