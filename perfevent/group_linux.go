@@ -145,7 +145,7 @@ type OpenOptions struct {
 // new child gets its own group. Every fd is close-on-exec.
 //
 // A group of two or more is opened with its leader disabled and enabled
-// once the members are in (see enableLeader): that is cheaper, and it
+// once the members are in (the quiet install below): that is cheaper, and it
 // makes every event count from the same moment even on a task that is
 // running meanwhile. (Opened enabled one by one on a running task, Linux
 // 6.18 starts a member whose PMU differs from the leader's, such as
@@ -173,7 +173,24 @@ func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 		g.fds = make([]int, 0, n)
 		g.buf = make([]byte, readHeaderSize+readValueSize*n)
 	}
-	quiet := len(specs) > 1 && !opt.EnableOnExec // see enableLeader
+	// The quiet install. Installing an event in another task's context
+	// runs a function on the task's CPU (perf_install_in_context,
+	// task_function_call): an IPI when that CPU is not ours, which in a VM
+	// is a VM exit costing several µs. The kernel skips it for an event
+	// that is off (its own state or its leader's) when the context already
+	// has events. So a group of n opened enabled costs n IPIs, while a
+	// group whose leader is opened disabled costs 2: the leader's install
+	// (the context's first event; none if the task was born with a context,
+	// see Seed) and the one PERF_EVENT_IOC_ENABLE. For two events that is
+	// the same number plus a syscall, paid for the enable's other effect:
+	// it schedules the whole group in at once on a running task, where
+	// members installed one by one would wait for its next context switch.
+	//
+	// Measured on a 2-CPU VM, a group of task-clock, page-faults and
+	// context-switches opened on a ptrace-stopped task on the other CPU
+	// took 31.5 µs enabled and 24.5 µs this way; on the same CPU 7.5 µs and
+	// 8.8 µs.
+	quiet := len(specs) > 1 && !opt.EnableOnExec
 	for i := range specs {
 		attr := specs[i].Attr
 		attr.Size = attrSize
@@ -199,38 +216,13 @@ func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 		g.fds = append(g.fds, fd)
 	}
 	if quiet {
-		if err := g.enableLeader(); err != nil {
+		// The members are enabled: enabling them again costs no IPI.
+		if err := g.Enable(); err != nil {
 			g.closeFDs()
 			return nil, &OpenError{Event: specs[0].Name, TID: tid, Err: err}
 		}
 	}
 	return g, nil
-}
-
-// enableLeader starts a group that OpenGroup opened with its leader
-// disabled and its members enabled.
-//
-// Installing an event in another task's context runs a function on the
-// task's CPU (perf_install_in_context, task_function_call): an IPI when
-// that CPU is not ours, which in a VM is a VM exit costing several µs.
-// The kernel skips it for an event that is off (its own state or its
-// leader's) when the context already has events. So a group of n opened
-// enabled costs n IPIs, while a group whose leader is opened disabled
-// costs 2: the leader's install (the context's first event) and the one
-// PERF_EVENT_IOC_ENABLE. From three events on that is fewer; for two it is
-// the same number plus a syscall, paid for the enable's other effect: it
-// schedules the whole group in at once on a running task, where members
-// installed one by one would wait for its next context switch.
-//
-// Measured on a 2-CPU VM, a group of task-clock, page-faults and
-// context-switches opened on a ptrace-stopped task on the other CPU took
-// 31.5 µs enabled and 24.5 µs this way; on the same CPU 7.5 µs and 8.8 µs.
-func (g *Group) enableLeader() error {
-	// No PERF_IOC_FLAG_GROUP: the members are enabled already.
-	if err := unix.IoctlSetInt(g.fds[0], unix.PERF_EVENT_IOC_ENABLE, 0); err != nil {
-		return os.NewSyscallError("ioctl PERF_EVENT_IOC_ENABLE", err)
-	}
-	return nil
 }
 
 // Len returns the number of events in the group.

@@ -75,7 +75,7 @@ func (p *pinned) Close() error {
 // is born with a perf context that holds a disabled copy of it (made in
 // the kernel's fork path). OpenGroup on such a task then installs its
 // events without an IPI: only its final PERF_EVENT_IOC_ENABLE pays one
-// (see enableLeader). Closing the fd removes every copy.
+// (see OpenGroup). Closing the fd removes every copy.
 //
 // It pays for groups of two events or more. Measured with the C reference
 // follower on threadloop 2000 (15 rounds, twice): a group of three opened
