@@ -57,17 +57,17 @@ func TestSeedSavesAnIPI(t *testing.T) {
 		}
 		return callIPIs(t, 1) - before
 	}
-	// Other activity can add IPIs, never remove any: keep the least
-	// disturbed count of each.
-	p, s := 1<<30, 1<<30
+	// Other activity adds IPIs, and now and then saves one (a function
+	// call queued behind another's rides on its IPI): try a few times.
+	var p, s int
 	for range 5 {
-		p, s = min(p, ipis(plain)), min(s, ipis(seeded))
-		if p >= 2*n && s < p*3/4 {
+		p, s = ipis(plain), ipis(seeded)
+		if p >= 2*n*9/10 && s < p*3/4 {
 			break
 		}
 	}
 	t.Logf("%d groups: %d IPIs to the unseeded task's CPU, %d to the seeded one's", n, p, s)
-	if p < 2*n || s >= p*3/4 {
+	if p < 2*n*9/10 || s >= p*3/4 {
 		t.Errorf("want about %d and %d: the seeded task should save one IPI per group", 2*n, n)
 	}
 }
