@@ -6,34 +6,31 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/sigstart"
 	"golang.org/x/sys/unix"
 )
 
-// The launch stub and the waker are this same binary, re-executed. The
-// package's init recognises them by their environment and never returns
-// into the program's main.
 // graceDelay is how long a stopping tracer waits before it checks for
 // tasks that cannot report any more.
 const graceDelay = 300 * time.Millisecond
 
+// The launch stub and the waker are this same binary, re-executed. The
+// package's init recognises them by their environment and never returns
+// into the program's main.
 const (
+	// stubEnv holds "READY,CORK" or "READY,CORK,IGNORED,BLOCKED": the
+	// stub's two pipe fds, and the signal dispositions and mask to give
+	// the workload (sigstart sets).
 	stubEnv = "PERFPROF_LAUNCH_STUB"
 	wakeEnv = "PERFPROF_WAKE"
 	// stubTasksEnv makes the stub create a task while held (tests).
 	stubTasksEnv = "PERFPROF_TEST_STUB_TASKS"
-)
-
-// Stub file descriptors: the stub writes a byte on stubReady once it sits
-// on its main thread, then blocks on stubCork until the tracer has seized
-// it and armed its counters.
-const (
-	stubReady = 3
-	stubCork  = 4
 )
 
 func init() {
@@ -42,21 +39,65 @@ func init() {
 		// build's would sleep), and the tracer waits for this exit.
 		unix.Exit(0)
 	}
-	if os.Getenv(stubEnv) != "" {
-		runStub()
+	if v, ok := os.LookupEnv(stubEnv); ok {
+		runStub(v)
 	}
 }
 
+// stubConfig is what the launch stub is told in stubEnv.
+type stubConfig struct {
+	ready, cork      int // the stub writes a byte on ready, then waits on cork
+	signals          bool
+	ignored, blocked sigstart.Set
+}
+
+func (c stubConfig) String() string {
+	s := fmt.Sprintf("%d,%d", c.ready, c.cork)
+	if c.signals {
+		s += "," + c.ignored.String() + "," + c.blocked.String()
+	}
+	return s
+}
+
+func parseStubConfig(v string) (stubConfig, error) {
+	var c stubConfig
+	f := strings.Split(v, ",")
+	if len(f) != 2 && len(f) != 4 {
+		return c, fmt.Errorf("bad %s %q", stubEnv, v)
+	}
+	var err1, err2 error
+	c.ready, err1 = strconv.Atoi(f[0])
+	c.cork, err2 = strconv.Atoi(f[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return c, fmt.Errorf("bad %s %q", stubEnv, v)
+	}
+	if len(f) == 4 {
+		c.signals = true
+		c.ignored, err1 = sigstart.ParseSet(f[2])
+		c.blocked, err2 = sigstart.ParseSet(f[3])
+		if err := errors.Join(err1, err2); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
 // runStub is the launch stub: it waits to be released, then execs the
-// workload from its main thread, the one the tracer seized. Package init
+// workload from its main thread, the one the tracer seized, with the
+// signal dispositions and mask perfprof was started with. Package init
 // runs on the main thread with the goroutine locked to it.
-func runStub() {
+func runStub(config string) {
 	runtime.LockOSThread()
-	unix.Write(stubReady, []byte{1})
-	unix.Close(stubReady)
+	c, err := parseStubConfig(config)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "perfprof: launch stub: %v\n", err)
+		os.Exit(125)
+	}
+	unix.Write(c.ready, []byte{1})
+	unix.Close(c.ready)
 	var b [1]byte
-	n, _ := unix.Read(stubCork, b[:])
-	unix.Close(stubCork)
+	n, _ := unix.Read(c.cork, b[:])
+	unix.Close(c.cork)
 	if n != 1 {
 		// The tracer gave up on the launch.
 		os.Exit(125)
@@ -75,13 +116,29 @@ func runStub() {
 		return strings.HasPrefix(kv, stubEnv+"=")
 	})
 	path, argv := os.Args[1], os.Args[2:]
-	err := syscall.Exec(path, argv, env)
+	if c.signals {
+		// From here on a signal acts on the stub as it would on the
+		// workload: the Go runtime's handlers are gone.
+		if err := sigstart.Apply(c.ignored, c.blocked); err != nil {
+			fmt.Fprintf(os.Stderr, "perfprof: cannot give %q the signal state perfprof was started with: %v\n", path, err)
+			os.Exit(126)
+		}
+	}
+	err = syscall.Exec(path, argv, env)
+	if errors.Is(err, unix.ENOEXEC) {
+		// No #! line and not a binary the kernel knows: run it with the
+		// shell, as execvp(3), env(1) and the shells do.
+		err = syscall.Exec(shell, append([]string{shell, path}, argv[1:]...), env)
+	}
 	fmt.Fprintf(os.Stderr, "perfprof: cannot run %q: %v\n", path, err)
 	if errors.Is(err, unix.ENOENT) {
 		os.Exit(127)
 	}
 	os.Exit(126)
 }
+
+// shell runs a workload file that the kernel cannot exec (ENOEXEC).
+const shell = "/bin/sh"
 
 // ArmFunc opens the devices for a task the tracer just took over (and
 // holds stopped, or for a launched workload, held before its exec). It runs
@@ -106,7 +163,9 @@ type stub struct {
 }
 
 // startStub starts the launch stub for path and waits until it is ready
-// to be seized.
+// to be seized. The stub gets perfprof's standard input, output and error,
+// every other file descriptor perfprof was started with, and its two pipes
+// on the fds they have here.
 func startStub(path string, argv, env []string) (*stub, error) {
 	var ready, cork [2]int
 	if err := unix.Pipe2(ready[:], unix.O_CLOEXEC); err != nil {
@@ -117,10 +176,14 @@ func startStub(path string, argv, env []string) (*stub, error) {
 		unix.Close(ready[1])
 		return nil, os.NewSyscallError("pipe2", err)
 	}
+	c := stubConfig{ready: ready[1], cork: cork[0]}
+	if sigstart.Known() {
+		c.signals, c.ignored, c.blocked = true, sigstart.Ignored(), sigstart.Blocked()
+	}
 	args := append([]string{"perfprof-launch", path}, argv...)
 	pid, err := syscall.ForkExec("/proc/self/exe", args, &syscall.ProcAttr{
-		Env:   append(slices.Clip(env), stubEnv+"=1"),
-		Files: []uintptr{0, 1, 2, uintptr(ready[1]), uintptr(cork[0])},
+		Env:   append(slices.Clip(env), stubEnv+"="+c.String()),
+		Files: stubFiles(c.ready, c.cork),
 	})
 	unix.Close(ready[1])
 	unix.Close(cork[0])
@@ -135,6 +198,26 @@ func startStub(path string, argv, env []string) (*stub, error) {
 		return nil, fmt.Errorf("start %q: launch stub did not start (%v)", path, err)
 	}
 	return s, nil
+}
+
+// stubFiles is the ProcAttr.Files that starts the stub with fds 0 to 2,
+// the pipes ready and cork at their own numbers, and every fd that is not
+// close-on-exec: those perfprof inherited (a make jobserver's pipe, a
+// socket passed by systemd), for Go opens all of its own close-on-exec.
+// ForkExec leaves the fds beyond the list alone, and makes those in it
+// that are not -1 survive the exec.
+func stubFiles(ready, cork int) []uintptr {
+	files := []uintptr{0, 1, 2}
+	for fd := 3; fd <= max(ready, cork); fd++ {
+		f := ^uintptr(0) // -1: closed in the stub, as exec would close it
+		if fd == ready || fd == cork {
+			f = uintptr(fd)
+		} else if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && flags&unix.FD_CLOEXEC == 0 {
+			f = uintptr(fd)
+		}
+		files = append(files, f)
+	}
+	return files
 }
 
 // abort kills and reaps the stub.
@@ -250,31 +333,44 @@ type AttachOptions struct {
 	Tree bool
 }
 
+// Attached is what Attach took over.
+type Attached struct {
+	TIDs []int // the tasks seized
+	// ArmErr is the first error of the ArmFunc: those tasks are followed
+	// without devices.
+	ArmErr error
+	// Skipped are the processes below the target (AttachOptions.Tree)
+	// that could not be attached, each with its reason.
+	Skipped []*AttachError
+}
+
 // Attach seizes a running process (every thread of it, rescanning
 // /proc/PID/task until no thread is missing) and arms each task. The
 // tasks keep running; they are detached, not killed, when the tracer
-// stops. It returns the TIDs taken over. An error for the target itself is
-// an *AttachError; tasks that could not be armed are counted in the
-// returned armErr (the first such error) and stay followed. Attach must be
+// stops. An error for the target itself is an *AttachError. Attach must be
 // called before Run.
-func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (tids []int, armErr, err error) {
-	if derr := t.do(func() { tids, armErr, err = t.attach(pid, opt, arm) }); derr != nil {
-		return nil, nil, derr
+func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, err error) {
+	if derr := t.do(func() { a, err = t.attach(pid, opt, arm) }); derr != nil {
+		return Attached{}, derr
 	}
-	return tids, armErr, err
+	return a, err
 }
 
 // attach runs on the tracer thread.
-func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (tids []int, armErr, err error) {
+func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, err error) {
 	procs := []int{pid}
 	var seized []*pidtree.Node
 	for i := 0; i < len(procs); i++ {
 		got, err := t.seizeProcess(procs[i], opt.Thread)
 		if err != nil {
 			if i == 0 {
-				return nil, nil, err
+				return a, err
 			}
 			t.logf("ATTACH %d (descendant of %d): %v", procs[i], pid, err)
+			var ae *AttachError
+			if errors.As(err, &ae) {
+				a.Skipped = append(a.Skipped, ae)
+			}
 			continue
 		}
 		seized = append(seized, got...)
@@ -296,12 +392,12 @@ func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (tids []int, ar
 		for _, d := range devs {
 			t.tree.Link(n, d)
 		}
-		if aerr != nil && armErr == nil {
-			armErr = aerr
+		if aerr != nil && a.ArmErr == nil {
+			a.ArmErr = aerr
 		}
-		tids = append(tids, n.PID)
+		a.TIDs = append(a.TIDs, n.PID)
 	}
-	return tids, armErr, nil
+	return a, nil
 }
 
 // seizeProcess seizes pid's threads (or just pid with thread).
@@ -312,6 +408,10 @@ func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
 	tgid := statusInt(pid, "Tgid")
 	if tgid == 0 {
 		tgid = pid
+	}
+	if tgid == t.self {
+		// ptrace would say EPERM: a process cannot trace its own threads.
+		return nil, &AttachError{PID: pid, Err: unix.EPERM, Reason: "that is perfprof itself, and perfprof cannot follow itself"}
 	}
 	ppid := statusInt(tgid, "PPid")
 	var nodes []*pidtree.Node

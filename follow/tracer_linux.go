@@ -30,7 +30,7 @@ type Options struct {
 // Stats are the tracer's counters.
 type Stats struct {
 	Tasks        int // tasks followed: attached, launched and created
-	Forks        int // fork, vfork and clone events
+	Forks        int // tasks created by followed tasks: one per ForkEvent given to Hooks.Fork or Hooks.Died
 	ChildFirst   int // new children whose first stop came before the parent's event
 	Execs        int
 	Exits        int // tasks reaped
@@ -62,6 +62,9 @@ type Tracer struct {
 	workload   int
 	stats      Stats
 	lastYield  time.Time
+	// sigSeen[sig] is when a task of the workload's process last stopped
+	// to take delivery of sig (see Forward).
+	sigSeen [unix.SIGSYS + 1]time.Time
 
 	// written by the tracer goroutine before done is closed
 	result Result
@@ -172,20 +175,78 @@ func (t *Tracer) Wait() Result {
 // stopped). It returns at once; Wait tells when it is done. Stop may be
 // called from any goroutine, any number of times.
 func (t *Tracer) Stop() {
+	t.stopOnce.Do(func() { t.post(t.beginStop) })
+}
+
+// post queues fn for the tracer thread and returns without waiting for it.
+// Before Run, fn runs when Run starts the loop; after, a waker wakes the
+// loop for it. Nothing runs once the tracer has ended.
+func (t *Tracer) post(fn func()) {
 	select {
+	case t.reqs <- request{fn: fn, reply: make(chan struct{}, 1)}:
 	case <-t.done:
 		return
-	default:
 	}
-	t.stopOnce.Do(func() {
-		if !t.running.Load() {
-			// Not following yet: the request runs when Run starts the loop.
-			t.reqs <- request{fn: t.beginStop, reply: make(chan struct{}, 1)}
+	if t.running.Load() {
+		t.wake()
+	}
+}
+
+// forwardWindow is how long before Forward was asked a signal delivery to
+// the workload still counts as the delivery of the same signal.
+const forwardWindow = time.Second
+
+// Forward delivers sig to the launched workload's process unless it has
+// received sig already: a terminal's Ctrl-C signals the whole foreground
+// process group, perfprof and the workload alike, while kill(1) signals
+// perfprof alone. at is when perfprof received sig. The workload counts as
+// having received it if sig is pending for its process (blocked, or not
+// yet taken), or if one of its threads stopped to take delivery of it
+// since forwardWindow before at. Like Stop, it returns at once and may be
+// called from any goroutine. Without a workload, or once it exited or the
+// tracer is stopping, it does nothing.
+func (t *Tracer) Forward(sig unix.Signal, at time.Time) {
+	t.post(func() { t.forward(sig, at) })
+}
+
+// forward runs on the tracer thread.
+func (t *Tracer) forward(sig unix.Signal, at time.Time) {
+	w := t.workload
+	if w == 0 || t.stopping || t.tree.Find(w) == nil || int(sig) >= len(t.sigSeen) {
+		return
+	}
+	// Pending first, then the stops: a signal taken after the /proc read
+	// left its pending set and put its thread in a signal-delivery-stop
+	// (both under the task's siglock), which the drain then reports.
+	pending := signalPending(w, sig)
+	t.drain()
+	if t.tree.Find(w) == nil {
+		return // it exited meanwhile
+	}
+	if pending || t.sigSeen[sig].After(at.Add(-forwardWindow)) {
+		if t.log != nil {
+			t.logf("FORWARD %v: %d has it already", sig, w)
+		}
+		return
+	}
+	err := unix.Kill(w, sig)
+	t.logf("FORWARD %v to %d (%v)", sig, w, errOrOK(err))
+}
+
+// drain handles the stops and exits that are already waiting, without
+// blocking. Precondition: on the tracer thread.
+func (t *Tracer) drain() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WALL|unix.WNOHANG, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
 			return
 		}
-		t.reqs <- request{fn: t.beginStop, reply: make(chan struct{}, 1)}
-		t.wake()
-	})
+		t.handle(pid, ws)
+	}
 }
 
 // wake makes the tracer's blocking wait4 return: it starts a child of this
@@ -294,6 +355,9 @@ func (t *Tracer) handle(pid int, ws unix.WaitStatus) {
 		if t.log != nil {
 			t.logf("PTRACE %d SIGNAL %d", pid, sig)
 		}
+		if n != nil && n.TGID == t.workload && int(sig) < len(t.sigSeen) {
+			t.sigSeen[sig] = time.Now()
+		}
 		if n == nil || n.Detach {
 			t.release(n, pid, int(sig))
 			return
@@ -376,7 +440,6 @@ func (t *Tracer) forked(parent *pidtree.Node, pid int, kind ForkKind) {
 		detach(pid, 0)
 		return
 	}
-	t.stats.Forks++
 	if _, ok := t.early[tid]; ok {
 		// Reaped already: Died reported it.
 		delete(t.early, tid)
@@ -426,7 +489,11 @@ func (t *Tracer) eventStop(n *pidtree.Node, pid int) {
 			t.start(c)
 			return
 		}
-		// Held until the parent's event names it.
+		// Held until the parent's event names it. Its process is read
+		// now: if it dies before that event comes (an exit_group of its
+		// process, or its parent killed), it can no longer be read, and
+		// its records must still name its process.
+		c.TGID, c.PPID = processOf(pid)
 		c.Detach = c.Detach || t.stopping
 		t.waiting = append(t.waiting, c)
 		return
@@ -489,6 +556,7 @@ func (t *Tracer) start(c *pidtree.Node) {
 	// Even a child let go at once (born while stopping) is reported and
 	// gets its counters: every fork event has its record.
 	if !c.Prelaunch {
+		t.stats.Forks++
 		ev := ForkEvent{Kind: ForkKind(c.Kind), ParentTID: parent.PID, TID: c.PID, TGID: c.TGID, PPID: c.PPID}
 		devs, err := t.opt.Hooks.Fork(ev, parent.Devs)
 		for _, d := range devs {
@@ -566,12 +634,20 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 	case n.Parent != nil:
 		// Announced by its parent, killed before its first stop.
 		t.stats.Tasks++
+		t.stats.Forks++
 		t.opt.Hooks.Died(ForkEvent{Kind: ForkKind(n.Kind), ParentTID: n.Parent.PID, TID: pid, TGID: n.TGID, PPID: n.PPID}, ws)
 	default:
 		// Killed in its first stop before its parent's event came: the
-		// event may still come, and must not make a new task of it.
+		// event may still come, and must not make a new task of it. Its
+		// process was read at its first stop; a thread of another
+		// process can only come from clone.
 		t.stats.Tasks++
-		t.opt.Hooks.Died(ForkEvent{TID: pid}, ws)
+		t.stats.Forks++
+		ev := ForkEvent{TID: pid, TGID: n.TGID, PPID: n.PPID}
+		if ev.TGID != 0 && ev.TGID != pid {
+			ev.Kind = Clone
+		}
+		t.opt.Hooks.Died(ev, ws)
 		if len(t.early) >= maxEarly {
 			clear(t.early) // parents killed before reporting: forget them
 		}

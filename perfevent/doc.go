@@ -9,7 +9,9 @@
 // Parse does all the slow work (name tables, tracefs reads, even mounting
 // tracefs as root), so that OpenGroup, which runs while a new child is held
 // in a ptrace stop, makes exactly one perf_event_open(2) call per event,
-// reads no file and allocates only the returned Group. Pin keeps the
+// reads no file and allocates only the returned Group. (Only a failed
+// OpenGroup reads one: /proc/TID/stat, to tell a task that is exiting,
+// ErrNoTask, from an event the kernel refuses.) Pin keeps the
 // kernel's per-kind setup (static keys, tracepoint registration) alive
 // across those opens and closes.
 //

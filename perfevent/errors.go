@@ -16,7 +16,9 @@ var (
 	// ErrPermission: perf_event_paranoid or a missing CAP_PERFMON forbids
 	// the event (EACCES, EPERM). It matches fs.ErrPermission too.
 	ErrPermission error = &wrapError{msg: "event not permitted", err: fs.ErrPermission}
-	// ErrNoTask: the task does not exist or is exiting (ESRCH).
+	// ErrNoTask: the task does not exist or is exiting (ESRCH, or any
+	// errno but EMFILE and ENFILE from OpenGroup on a task that /proc
+	// shows exiting or exited).
 	ErrNoTask = errors.New("no such task")
 	// ErrTooManyFiles: the process or system fd limit is reached (EMFILE,
 	// ENFILE).
@@ -45,7 +47,9 @@ type OpenError struct {
 }
 
 // Error returns e.g.
-// `open "cycles" for tid 4242: event not supported (no such file or directory)`.
+// `open "cycles" for tid 4242: event not supported (no such file or directory)`
+// or `open "page-faults" for tid 4242: no such task (the task is exiting;
+// perf_event_open: no such device)`.
 func (e *OpenError) Error() string {
 	return fmt.Sprintf("open %q for tid %d: %v", e.Event, e.TID, e.Err)
 }

@@ -1,10 +1,12 @@
 package perfevent
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -105,7 +107,120 @@ func openErrnoError(err error) error {
 		// no better word than the errno itself.
 		return os.NewSyscallError("perf_event_open", errno)
 	}
-	return fmt.Errorf("%w (%w)", meaning, errno)
+	return &errnoMeaning{meaning: meaning, errno: errno}
+}
+
+// errnoMeaning is an errno with the meaning openErrnoError gives it: both
+// match with errors.Is.
+type errnoMeaning struct {
+	meaning error
+	errno   unix.Errno
+}
+
+// Error returns the meaning and the errno's own text in parentheses:
+// "event not supported (no such file or directory)". An errno whose text
+// starts with the meaning's words stands alone: "too many open files",
+// "too many open files in system".
+func (e *errnoMeaning) Error() string {
+	m, s := e.meaning.Error(), e.errno.Error()
+	if strings.HasPrefix(s, m) {
+		return s
+	}
+	return m + " (" + s + ")"
+}
+
+func (e *errnoMeaning) Unwrap() []error { return []error{e.meaning, e.errno} }
+
+// openFailed returns the *OpenError of a failed step of OpenGroup on task
+// tid: op names the step ("perf_event_open" or "PERF_EVENT_IOC_ENABLE"),
+// err is its error.
+//
+// A task that is exiting can make the kernel fail an open with an errno
+// that says nothing of the task: on Linux 6.18, a member opened once the
+// task has exited (or is in do_exit), against a leader opened before,
+// gets ENODEV, which openErrnoError reads as "event not supported"; the
+// leader itself gets ESRCH. So when err is not already ErrNoTask, and not
+// the fd limit (which is ours, whatever the task does), the task's state
+// is read from /proc on this failure path, and a task that is exiting or
+// gone makes the error a *taskEndError: ErrNoTask, and still the errno.
+func openFailed(event string, tid int, op string, err error) *OpenError {
+	var errno unix.Errno
+	if tid > 0 && errors.As(err, &errno) && errno != unix.ESRCH && errno != unix.EMFILE && errno != unix.ENFILE {
+		if why := taskEnd(tid); why != "" {
+			err = &taskEndError{why: why, op: op, errno: errno}
+		}
+	}
+	return &OpenError{Event: event, TID: tid, Err: err}
+}
+
+// taskEndError is the error of an open that failed on a task that is
+// exiting or gone, whatever the errno: it matches ErrNoTask and the errno.
+type taskEndError struct {
+	why   string // "the task is exiting", "the task has exited"
+	op    string // the failed call
+	errno unix.Errno
+}
+
+// Error returns e.g.
+// "no such task (the task is exiting; perf_event_open: no such device)".
+func (e *taskEndError) Error() string {
+	return ErrNoTask.Error() + " (" + e.why + "; " + e.op + ": " + e.errno.Error() + ")"
+}
+
+func (e *taskEndError) Unwrap() []error { return []error{ErrNoTask, e.errno} }
+
+// pfExiting is PF_EXITING of include/linux/sched.h, set in a task's flags
+// (field 9 of /proc/TID/stat) when it enters do_exit.
+const pfExiting = 0x4
+
+// taskEnd tells from /proc/TID/stat whether task tid is exiting or gone:
+// "the task has exited" if the file is missing (reaped) or the state is Z
+// or X, "the task is exiting" if PF_EXITING is set, "" if it is neither or
+// this cannot be told.
+func taskEnd(tid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/stat")
+	if err != nil {
+		// Gone, unless there is no /proc to look in.
+		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)) && procMounted() {
+			return "the task has exited"
+		}
+		return ""
+	}
+	state, flags, ok := parseStat(b)
+	switch {
+	case !ok:
+		return ""
+	case state == 'Z' || state == 'X':
+		return "the task has exited"
+	case flags&pfExiting != 0:
+		return "the task is exiting"
+	}
+	return ""
+}
+
+func procMounted() bool {
+	_, err := os.Stat("/proc/self/stat")
+	return err == nil
+}
+
+// parseStat returns the state (field 3) and the flags (field 9) of a
+// /proc/TID/stat line, "TID (COMM) STATE PPID PGRP SESSION TTY TPGID FLAGS
+// ...". COMM may hold spaces and parentheses: the fields are counted from
+// the last ')'.
+func parseStat(b []byte) (state byte, flags uint64, ok bool) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 7 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return f[0][0], flags, true
 }
 
 // Group is one counter group on one task: the leader is the first spec,
@@ -160,7 +275,10 @@ type OpenOptions struct {
 //
 // On failure it closes whatever it opened and returns an *OpenError that
 // wraps ErrNotSupported, ErrPermission, ErrNoTask, ErrTooManyFiles or
-// ErrBusy, and the errno. An empty specs is an error.
+// ErrBusy, and the errno. An empty specs is an error. A failure on a task
+// that is exiting or gone is ErrNoTask whatever the errno (the kernel may
+// say ENODEV, "event not supported", for a member whose task is exiting):
+// only then does OpenGroup read a file, the task's /proc/TID/stat.
 func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 	if len(specs) == 0 {
 		return nil, errNoSpecs
@@ -211,7 +329,7 @@ func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 		fd, err := perfEventOpen(&attr, tid, -1, groupFD)
 		if err != nil {
 			g.closeFDs()
-			return nil, &OpenError{Event: specs[i].Name, TID: tid, Err: err}
+			return nil, openFailed(specs[i].Name, tid, "perf_event_open", err)
 		}
 		g.fds = append(g.fds, fd)
 	}
@@ -219,7 +337,7 @@ func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 		// The members are enabled: enabling them again costs no IPI.
 		if err := g.Enable(); err != nil {
 			g.closeFDs()
-			return nil, &OpenError{Event: specs[0].Name, TID: tid, Err: err}
+			return nil, openFailed(specs[0].Name, tid, "PERF_EVENT_IOC_ENABLE", err)
 		}
 	}
 	return g, nil

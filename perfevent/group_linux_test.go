@@ -2,6 +2,7 @@ package perfevent
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -584,5 +585,194 @@ func TestLargeGroupOrder(t *testing.T) {
 	v := readGroup(t, g)
 	if v[0].Raw == 0 || v[1].Raw != 0 || v[2].Raw < pages || v[4].Raw < pages || v[4].Raw < v[2].Raw {
 		t.Errorf("values out of order: %+v", v)
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	for _, tc := range []struct {
+		line  string
+		state byte
+		flags uint64
+		ok    bool
+	}{
+		{"4242 (sleep) S 1 4242 4242 0 -1 4194560 120 0 0 0 0 0 0 0 20 0 1 0\n", 'S', 4194560, true},
+		// A comm with spaces and parentheses: the fields start after the last ')'.
+		{"4243 (a) Z 1 2 3 (b) R 5 6 7 8 9 10 11 12 13) Z 1 4243 4243 0 -1 4227148 0 0\n", 'Z', 4227148, true},
+		{"4244 (x y) R 1 4244 4244 34816 4244 4 1 2 3\n", 'R', 4, true},
+		{"4245 (trunc) S 1 2 3 4\n", 0, 0, false},
+		{"4246 (bad) S 1 2 3 4 5 flags\n", 0, 0, false},
+		{"4247 no parens S 1 2 3 4 5 6\n", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		state, flags, ok := parseStat([]byte(tc.line))
+		if state != tc.state || flags != tc.flags || ok != tc.ok {
+			t.Errorf("parseStat(%q) = %q, %d, %v; want %q, %d, %v", tc.line, state, flags, ok, tc.state, tc.flags, tc.ok)
+		}
+	}
+}
+
+// startChild starts a child that blocks, and returns it with cleanup
+// registered. kill makes it a zombie: killed but not reaped.
+func startChild(t *testing.T) (pid int, kill func()) {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid = cmd.Process.Pid
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			cmd.Process.Kill()
+		}
+		cmd.Wait()
+	})
+	return pid, func() {
+		t.Helper()
+		killed = true
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		// Wait for the exit, leaving the zombie in place.
+		var info unix.Siginfo
+		for {
+			err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if err != unix.EINTR {
+				if err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}
+
+// TestTaskEnd reads the end of real tasks from /proc: running and
+// sleeping tasks are not ending, a zombie and a reaped task are.
+func TestTaskEnd(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if why := taskEnd(unix.Gettid()); why != "" {
+		t.Errorf("taskEnd(this thread) = %q, want none", why)
+	}
+	pid, kill := startChild(t)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if st, _, ok := parseStat(b); err == nil && ok && st == 'S' {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child %d never slept", pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if why := taskEnd(pid); why != "" {
+		t.Errorf("taskEnd(sleeping child) = %q, want none", why)
+	}
+	kill()
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, flags, _ := parseStat(b)
+	t.Logf("zombie: state %c, flags %#x", st, flags)
+	if st != 'Z' || flags&pfExiting == 0 {
+		t.Errorf("zombie %d: state %q flags %#x, want Z with PF_EXITING", pid, st, flags)
+	}
+	if why := taskEnd(pid); why != "the task has exited" {
+		t.Errorf("taskEnd(zombie) = %q, want the task has exited", why)
+	}
+
+	// A reaped child.
+	cmd := exec.Command("/bin/true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if why := taskEnd(cmd.Process.Pid); why != "the task has exited" {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(cmd.Process.Pid)); err == nil {
+			t.Skipf("pid %d was reused", cmd.Process.Pid)
+		}
+		t.Errorf("taskEnd(reaped child) = %q, want the task has exited", why)
+	}
+}
+
+// TestOpenExitingTask reproduces the race of a task that exits while its
+// group is opened, deterministically: the leader is opened on a live
+// child, the child is killed (a zombie, PF_EXITING), and the member is
+// opened against that leader. Linux 6.18 says ENODEV, which alone would
+// read "event not supported"; on an exiting task it must be ErrNoTask.
+func TestOpenExitingTask(t *testing.T) {
+	requires(t, swPMU)
+	specs := mustParse(t, "task-clock,page-faults")
+	before := perfFDs()
+	pid, kill := startChild(t)
+
+	leader := specs[0].Attr
+	leader.Size = attrSize
+	leader.Read_format = readFormat
+	leader.Bits = leader.Bits&^bitsSetByOpen | unix.PerfBitDisabled
+	lfd, err := perfEventOpen(&leader, pid, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if lfd >= 0 {
+			unix.Close(lfd)
+		}
+	}()
+	kill()
+
+	member := specs[1].Attr
+	member.Size = attrSize
+	member.Read_format = readFormat
+	member.Bits &^= bitsSetByOpen
+	fd, merr := perfEventOpen(&member, pid, -1, lfd)
+	if merr == nil {
+		unix.Close(fd)
+		t.Fatalf("member opened on zombie %d", pid)
+	}
+	var errno unix.Errno
+	if !errors.As(merr, &errno) {
+		t.Fatalf("member open: %v, want an errno", merr)
+	}
+	t.Logf("member open on a zombie whose leader event was opened before its exit: %v", merr)
+	if errno != unix.ENODEV {
+		t.Logf("the kernel said %v, not ENODEV as Linux 6.18 does", errno.Error())
+	}
+
+	err = openFailed("page-faults", pid, "perf_event_open", merr)
+	if !errors.Is(err, ErrNoTask) || !errors.Is(err, errno) || errors.Is(err, ErrNotSupported) {
+		t.Errorf("%v: want ErrNoTask and %v, not ErrNotSupported", err, errno.Error())
+	}
+	want := `open "page-faults" for tid ` + strconv.Itoa(pid) + `: no such task (the task has exited; perf_event_open: ` + errno.Error() + `)`
+	if err.Error() != want {
+		t.Errorf("Error() = %q, want %q", err, want)
+	}
+	if h := Hint(err); h != "" {
+		t.Errorf("Hint(%v) = %q, want none", err, h)
+	}
+	// The fd limit is perfprof's, whatever the task does.
+	if err := openFailed("page-faults", pid, "perf_event_open", openErrnoError(unix.EMFILE)); errors.Is(err, ErrNoTask) || !errors.Is(err, ErrTooManyFiles) {
+		t.Errorf("EMFILE on a zombie: %v, want ErrTooManyFiles", err)
+	}
+	// The group's enable fails the same way.
+	eerr := openFailed("task-clock", pid, "PERF_EVENT_IOC_ENABLE", fmt.Errorf("enable counter group: %w", os.NewSyscallError("ioctl", unix.ENODEV)))
+	if !errors.Is(eerr, ErrNoTask) || !errors.Is(eerr, unix.ENODEV) || !strings.Contains(eerr.Error(), "no such task (the task has exited; PERF_EVENT_IOC_ENABLE: no such device)") {
+		t.Errorf("enable on a zombie: %v, want ErrNoTask", eerr)
+	}
+
+	// OpenGroup on the zombie fails at the leader (ESRCH here).
+	if _, err := OpenGroup(specs, pid, OpenOptions{}); !errors.Is(err, ErrNoTask) || errors.Is(err, ErrNotSupported) {
+		t.Errorf("OpenGroup on zombie %d = %v, want ErrNoTask", pid, err)
+	}
+
+	// On a live task the errno keeps its meaning.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := unix.Gettid()
+	if err := openFailed("cycles", tid, "perf_event_open", openErrnoError(unix.ENODEV)); !errors.Is(err, ErrNotSupported) || errors.Is(err, ErrNoTask) {
+		t.Errorf("ENODEV on a live task: %v, want ErrNotSupported", err)
+	}
+	unix.Close(lfd)
+	lfd = -1
+	if n := perfFDs() - before; n != 0 {
+		t.Errorf("%d perf fds left open", n)
 	}
 }

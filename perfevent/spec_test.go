@@ -312,24 +312,38 @@ func TestFallback(t *testing.T) {
 func TestOpenErrno(t *testing.T) {
 	for _, tc := range []struct {
 		errno unix.Errno
-		want  error // nil: no sentinel
+		want  error  // nil: no sentinel
+		msg   string // after `open "cycles" for tid 4242: `
 	}{
-		{unix.ENOENT, ErrNotSupported},
-		{unix.ENODEV, ErrNotSupported},
-		{unix.EOPNOTSUPP, ErrNotSupported},
-		{unix.EACCES, ErrPermission},
-		{unix.EPERM, ErrPermission},
-		{unix.ESRCH, ErrNoTask},
-		{unix.EMFILE, ErrTooManyFiles},
-		{unix.ENFILE, ErrTooManyFiles},
-		{unix.EBUSY, ErrBusy},
-		{unix.EINVAL, nil},
-		{unix.E2BIG, nil},
+		{unix.ENOENT, ErrNotSupported, "event not supported (no such file or directory)"},
+		{unix.ENODEV, ErrNotSupported, "event not supported (no such device)"},
+		{unix.EOPNOTSUPP, ErrNotSupported, "event not supported (operation not supported)"},
+		{unix.EACCES, ErrPermission, "event not permitted (permission denied)"},
+		{unix.EPERM, ErrPermission, "event not permitted (operation not permitted)"},
+		{unix.ESRCH, ErrNoTask, "no such task (no such process)"},
+		// The errno says the meaning and more: it stands alone.
+		{unix.EMFILE, ErrTooManyFiles, "too many open files"},
+		{unix.ENFILE, ErrTooManyFiles, "too many open files in system"},
+		{unix.EBUSY, ErrBusy, "PMU busy (device or resource busy)"},
+		{unix.EINVAL, nil, "perf_event_open: invalid argument"},
+		{unix.E2BIG, nil, "perf_event_open: argument list too long"},
 	} {
 		t.Run(tc.errno.Error(), func(t *testing.T) {
 			err := error(&OpenError{Event: "cycles", TID: 4242, Err: openErrnoError(tc.errno)})
 			if !errors.Is(err, tc.errno) {
 				t.Errorf("%v does not match %v", err, tc.errno)
+			}
+			if want := `open "cycles" for tid 4242: ` + tc.msg; err.Error() != want {
+				t.Errorf("Error() = %q, want %q", err, want)
+			}
+			// No words twice.
+			if n := strings.Count(err.Error(), tc.errno.Error()); n != 1 {
+				t.Errorf("%q holds the errno's text %d times, want once", err, n)
+			}
+			if tc.want != nil {
+				if n := strings.Count(err.Error(), tc.want.Error()); n != 1 {
+					t.Errorf("%q holds the meaning %q %d times, want once", err, tc.want, n)
+				}
 			}
 			for _, s := range []error{ErrNotSupported, ErrPermission, ErrNoTask, ErrTooManyFiles, ErrBusy} {
 				if got := errors.Is(err, s); got != (s == tc.want) {

@@ -1,6 +1,7 @@
 package profdev
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"runtime"
@@ -100,6 +101,56 @@ func TestOpenFailureCounted(t *testing.T) {
 	}
 	if n, _ := set.Failures(); n != 0 {
 		t.Errorf("a missing task counted as %d failures", n)
+	}
+}
+
+// TestCloneOntoExitedTaskNotCounted clones a two-event device onto a
+// process that has exited but is not reaped (as a task killed while the
+// tracer holds it): the error is ErrNoTask, and no failure is counted.
+// (perfevent's TestOpenExitingTask checks that a member open failing with
+// another errno on such a task is ErrNoTask too.)
+func TestCloneOntoExitedTaskNotCounted(t *testing.T) {
+	requireRoot(t)
+	specs, err := perfevent.Parse("task-clock,page-faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := NewSet(specs)
+	var pids []int
+	for range 2 {
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		pids = append(pids, cmd.Process.Pid)
+	}
+	d, err := set.Open(pids[0], pids[0], os.Getpid(), "sleep", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	// pids[1] becomes a zombie: killed, waited for without reaping.
+	if err := unix.Kill(pids[1], unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var info unix.Siginfo
+	for {
+		if err := unix.Waitid(unix.P_PID, pids[1], &info, unix.WEXITED|unix.WNOWAIT, nil); err != unix.EINTR {
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	if _, err := d.Clone(pids[1], pids[1], pids[0]); !errors.Is(err, perfevent.ErrNoTask) {
+		t.Errorf("Clone onto a zombie: %v, want ErrNoTask", err)
+	}
+	if _, err := set.OpenNew(pids[1], pids[1], pids[0]); !errors.Is(err, perfevent.ErrNoTask) {
+		t.Errorf("OpenNew on a zombie: %v, want ErrNoTask", err)
+	}
+	if n, err := set.Failures(); n != 0 {
+		t.Errorf("%d failures (%v), want 0", n, err)
 	}
 }
 

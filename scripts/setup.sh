@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine for perfprof's demo and tests: a C
-# compiler for the test workloads, strace (a second tracer, for the
-# already-traced test), perf (to cross-check counts), and tracefs.
+# compiler (cgo, for the signal state perfprof hands its workload, and the
+# test workloads), strace (a second tracer, for the already-traced test),
+# perf (to cross-check counts), Python (a real program with a SIGINT
+# handler, for the Ctrl-C test), and tracefs.
 # Idempotent; quiet when there is nothing to do.
 set -euo pipefail
 
@@ -10,6 +12,7 @@ command -v go >/dev/null || { echo "setup: Go is missing: install Go 1.24 or new
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v make >/dev/null || need+=(make)
 command -v strace >/dev/null || need+=(strace)
+command -v python3 >/dev/null || need+=(python3)
 command -v perf >/dev/null || need+=(linux-perf)
 
 if ((${#need[@]})); then

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -50,7 +51,15 @@ func (b *lockedBuffer) String() string {
 // process is killed and reaped when the test ends, if it is still running.
 func start(t *testing.T, argv ...string) *proc {
 	t.Helper()
+	return startWith(t, nil, argv...)
+}
+
+// startWith is start with attributes for the new process (its process
+// group, its session and terminal).
+func startWith(t *testing.T, attr *syscall.SysProcAttr, argv ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = attr
 	cmd.Env = append(os.Environ(), markVar+"="+markOf(t))
 	if raceBinary {
 		// The race runtime sleeps 1s at exit by default.

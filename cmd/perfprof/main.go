@@ -26,7 +26,7 @@ targets create gets counters of its own, opened before it runs its first
 instruction, and is followed for as long as it lives.
 
 Examples:
-  perfprof -p 1234 -e task-clock,page-faults   attach; Ctrl-C prints the totals
+  perfprof -p 1234 -e task-clock,page-faults   attach; Ctrl-C detaches and prints the totals
   perfprof -e task-clock,cs -- make -j2        run a command, followed from its start
   perfprof -i 1000 -p 1234,5678                report every second
   perfprof --json -- ./server                  one JSON object per line
@@ -42,6 +42,7 @@ type config struct {
 	noFollow   bool
 	interval   time.Duration
 	duration   time.Duration
+	killAfter  time.Duration // how long a workload has to exit after a stop signal
 	exitN      int
 	perThread  bool
 	output     string
@@ -51,6 +52,10 @@ type config struct {
 	argv       []string // workload
 	path       string   // the workload, resolved in $PATH
 }
+
+// defaultKillAfter is how long a workload has to exit after a stop
+// signal before perfprof kills what is left of it.
+const defaultKillAfter = 10 * time.Second
 
 // maxInterval is the longest -i, in ms: a year.
 const maxInterval = 365 * 24 * 3600 * 1000
@@ -79,7 +84,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringArrayVarP(&c.events, "event", "e", nil, "events to count, comma-separated, repeatable (default task-clock)")
 	fs.BoolVar(&c.noFollow, "no-follow", false, "count the initial tasks only: no ptrace, new children are not counted")
 	fs.IntVarP(&interval, "interval", "i", 0, "print a report every `MS` milliseconds")
-	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 10s, 1m)")
+	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 10s, 1m); the workload is killed")
+	fs.DurationVar(&c.killAfter, "kill-after", defaultKillAfter, "after Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT), give the workload `D` to exit before its tasks are killed; 0 kills at once")
 	fs.IntVarP(&c.exitN, "exit-N", "N", 0, "stop after `N` interval reports")
 	fs.BoolVar(&c.perThread, "per-thread", false, "report per thread instead of per process")
 	fs.StringVarP(&c.output, "output", "o", "", "write the report to `FILE` instead of standard output")
@@ -131,6 +137,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("-i %d: the interval must be at most %d ms (a year)", interval, maxInterval)
 	case c.duration < 0:
 		return nil, usagef("--duration %v: must be positive", c.duration)
+	case c.killAfter < 0:
+		return nil, usagef("--kill-after %v: must be positive or 0", c.killAfter)
+	case fs.Changed("kill-after") && len(c.argv) == 0:
+		return nil, usagef("--kill-after needs a COMMAND: attached processes are detached, never killed")
 	case c.exitN < 0:
 		return nil, usagef("-N %d: must be positive", c.exitN)
 	case c.exitN > 0 && interval == 0:

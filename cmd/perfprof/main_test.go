@@ -18,11 +18,11 @@ func TestParseArgs(t *testing.T) {
 		want *config // nil: error
 		err  string  // in the usage error
 	}{
-		{"pid list", []string{"-p", "1,2", "-p", "3"}, &config{pids: []int{1, 2, 3}, events: []string{"task-clock"}}, ""},
-		{"tids and events", []string{"-t", "7", "-e", "cs,faults", "-e", "task-clock"}, &config{tids: []int{7}, events: []string{"cs,faults", "task-clock"}}, ""},
-		{"workload", []string{"-i", "100", "-N", "3", "--", "make", "-j2"}, &config{argv: []string{"make", "-j2"}, interval: 100 * time.Millisecond, exitN: 3, events: []string{"task-clock"}}, ""},
-		{"workload without --", []string{"--json", "ls", "-l"}, &config{argv: []string{"ls", "-l"}, json: true, events: []string{"task-clock"}}, ""},
-		{"tree", []string{"--tree", "-p", "5", "--duration", "2s"}, &config{pids: []int{5}, tree: true, duration: 2 * time.Second, events: []string{"task-clock"}}, ""},
+		{"pid list", []string{"-p", "1,2", "-p", "3"}, &config{pids: []int{1, 2, 3}, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
+		{"tids and events", []string{"-t", "7", "-e", "cs,faults", "-e", "task-clock"}, &config{tids: []int{7}, killAfter: defaultKillAfter, events: []string{"cs,faults", "task-clock"}}, ""},
+		{"workload", []string{"-i", "100", "-N", "3", "--", "make", "-j2"}, &config{argv: []string{"make", "-j2"}, interval: 100 * time.Millisecond, exitN: 3, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
+		{"workload without --", []string{"--json", "ls", "-l"}, &config{argv: []string{"ls", "-l"}, json: true, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
+		{"tree", []string{"--tree", "-p", "5", "--duration", "2s"}, &config{pids: []int{5}, tree: true, duration: 2 * time.Second, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
 		{"no target", nil, nil, "no target"},
 		{"both", []string{"-p", "1", "--", "true"}, nil, "not both"},
 		{"bad pid", []string{"-p", "x1"}, nil, `"x1"`},

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/perfprof/perfprof/follow"
 	"github.com/perfprof/perfprof/profdev"
@@ -120,7 +121,20 @@ func (s *session) runNoFollow() int {
 		}
 		unix.Write(wake, []byte{1, 0, 0, 0, 0, 0, 0, 0})
 	}
-	s.watch(stop, done)
+	var forward func(unix.Signal, time.Time)
+	if workload != 0 {
+		forward = func(sig unix.Signal, _ time.Time) {
+			// Untraced, the workload's deliveries cannot be seen: a
+			// keyboard signal while perfprof's group (the workload's) is
+			// in the terminal's foreground is taken to be the terminal's,
+			// which the workload got too.
+			if (sig == unix.SIGINT || sig == unix.SIGQUIT) && inForeground() {
+				return
+			}
+			unix.Kill(workload, sig)
+		}
+	}
+	s.watch(stop, forward, done)
 	<-done
 	code := exitOK
 	if workload != 0 {
@@ -134,4 +148,16 @@ func (s *session) runNoFollow() int {
 		}
 	}
 	return s.finish(len(devs), 0, code)
+}
+
+// inForeground reports whether perfprof's process group is the foreground
+// group of its controlling terminal.
+func inForeground() bool {
+	fd, err := unix.Open("/dev/tty", unix.O_RDONLY|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false // no controlling terminal
+	}
+	defer unix.Close(fd)
+	fg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil && fg == unix.Getpgrp()
 }

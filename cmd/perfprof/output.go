@@ -69,65 +69,153 @@ func (e *jsonEvents) MarshalJSON() ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// output owns the report stream. Task events (fork, exec, exit) come from
-// the tracer goroutine through a channel, so that the stop path never
-// waits for a write; reports come from the main goroutine.
+// output owns the report stream.
+//
+// In JSON, every record goes through one channel to one writer goroutine,
+// and takes its time as it enters the channel, under seq: the records come
+// out in the order of their times, and a record's time is never less than
+// the one before it. Task events (fork, exec, exit) come from the tracer
+// goroutine, which never waits for a write: the channel holds 4096 items,
+// and only a writer that far behind makes it wait (no record is dropped).
+// Reports and the summary come from the main goroutine.
+//
+// A table is written by the main goroutine alone, under mu.
+//
+// The first write error stops all writing; Failed is closed then, so that
+// the run can stop (a reader that closed the pipe wants no more), and close
+// returns it.
 type output struct {
 	json bool
-	mu   sync.Mutex
 	w    *bufio.Writer
 	enc  *json.Encoder
 
-	events chan record
-	done   chan struct{}
+	seq   sync.Mutex // orders the times and the sends of JSON items
+	last  int64      // the time of the last item sent
+	items chan outItem
+	done  chan struct{}
+
+	mu sync.Mutex // guards w for tables
+
+	errMu  sync.Mutex
+	err    error
+	failed chan struct{}
+}
+
+// outItem is one task event, or the records of one report (they share a
+// time).
+type outItem struct {
+	r     record
+	batch []record
 }
 
 func newOutput(w io.Writer, asJSON bool) *output {
-	o := &output{json: asJSON, w: bufio.NewWriterSize(w, 64<<10)}
+	o := &output{json: asJSON, w: bufio.NewWriterSize(w, 64<<10), failed: make(chan struct{})}
 	o.enc = json.NewEncoder(o.w)
 	if asJSON {
-		o.events = make(chan record, 4096)
+		o.items = make(chan outItem, 4096)
 		o.done = make(chan struct{})
 		go o.drain()
 	}
 	return o
 }
 
-// event queues a task event. It blocks only if the writer is 4096 events
-// behind: an event is never dropped.
+// stamp returns the time for the next item: now, or the last item's time
+// if the wall clock went back. Precondition: seq held.
+func (o *output) stamp() int64 {
+	now := time.Now().UnixNano()
+	if now < o.last {
+		now = o.last
+	}
+	o.last = now
+	return now
+}
+
+// event queues a task event (JSON only).
 func (o *output) event(r record) {
-	r.Time = time.Now().UnixNano()
-	o.events <- r
+	o.seq.Lock()
+	r.Time = o.stamp()
+	o.items <- outItem{r: r}
+	o.seq.Unlock()
+}
+
+// emit queues records that share one time (JSON only): a report, or the
+// summary.
+func (o *output) emit(rs []record) {
+	o.seq.Lock()
+	now := o.stamp()
+	for i := range rs {
+		rs[i].Time = now
+	}
+	o.items <- outItem{batch: rs}
+	o.seq.Unlock()
 }
 
 func (o *output) drain() {
 	defer close(o.done)
-	for r := range o.events {
-		o.mu.Lock()
-		o.enc.Encode(r)
-		if len(o.events) == 0 {
-			o.w.Flush()
+	for it := range o.items {
+		if o.Err() != nil {
+			continue // discard: nothing more can be written
 		}
-		o.mu.Unlock()
+		if it.batch == nil {
+			o.enc.Encode(it.r)
+		}
+		for i := range it.batch {
+			o.enc.Encode(it.batch[i])
+		}
+		if len(o.items) == 0 {
+			if err := o.w.Flush(); err != nil {
+				o.fail(err)
+			}
+		}
 	}
 }
 
-// endEvents writes the task events still queued; none may be queued after
-// it (the tracer has ended).
-func (o *output) endEvents() {
-	if o.events != nil {
-		close(o.events)
-		<-o.done
-		o.events = nil
-	}
-}
-
-// close flushes everything.
-func (o *output) close() error {
-	o.endEvents()
+// table writes a table with write (not JSON).
+func (o *output) table(write func(w io.Writer)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.w.Flush()
+	if o.Err() != nil {
+		return
+	}
+	write(o.w)
+	if err := o.w.Flush(); err != nil {
+		o.fail(err)
+	}
+}
+
+func (o *output) fail(err error) {
+	o.errMu.Lock()
+	defer o.errMu.Unlock()
+	if o.err == nil {
+		o.err = err
+		close(o.failed)
+	}
+}
+
+// Err returns the first write error.
+func (o *output) Err() error {
+	o.errMu.Lock()
+	defer o.errMu.Unlock()
+	return o.err
+}
+
+// Failed is closed at the first write error.
+func (o *output) Failed() <-chan struct{} { return o.failed }
+
+// close writes everything queued and returns the first write error. No
+// record may be queued after it.
+func (o *output) close() error {
+	if o.items != nil {
+		close(o.items)
+		<-o.done
+		o.items = nil
+	}
+	o.mu.Lock()
+	if err := o.w.Flush(); err != nil && o.Err() == nil {
+		o.fail(err)
+	}
+	o.mu.Unlock()
+	return o.Err()
 }
 
 // rowKey identifies a row: a process, or one of its threads.
@@ -306,34 +394,30 @@ func exitString(ws unix.WaitStatus) string {
 // report writes one report: a table, or one JSON counts record per row.
 func (r *reporter) report(final bool) {
 	rows := r.rows(final)
-	o := r.out
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.json {
-		now := time.Now().UnixNano()
-		for i := range rows {
-			rw := &rows[i]
-			ev := &jsonEvents{names: r.names, vals: make([]jsonValue, len(r.names))}
-			prev := r.prev[rowKey{rw.proc, rw.tid}]
-			cur := make([]uint64, len(r.names))
-			for j, v := range rw.vals {
-				cur[j] = v.Raw
-				d := v.Raw
-				if j < len(prev) && prev[j] <= v.Raw {
-					d = v.Raw - prev[j]
-				}
-				ev.vals[j] = jsonValue{Value: v.Raw, Delta: d, EnabledNS: v.Enabled, RunningNS: v.Running}
-			}
-			r.prev[rowKey{rw.proc, rw.tid}] = cur
-			exited, fin := rw.exited, final
-			o.enc.Encode(record{Type: "counts", Time: now, PID: rw.pid, PPID: rw.ppid, TID: rw.tid,
-				Comm: rw.comm, Exited: &exited, Final: &fin, Events: ev})
-		}
-		o.w.Flush()
+	if !r.out.json {
+		r.out.table(func(w io.Writer) { r.table(w, rows, final) })
 		return
 	}
-	r.table(o.w, rows, final)
-	o.w.Flush()
+	recs := make([]record, len(rows))
+	for i := range rows {
+		rw := &rows[i]
+		ev := &jsonEvents{names: r.names, vals: make([]jsonValue, len(r.names))}
+		prev := r.prev[rowKey{rw.proc, rw.tid}]
+		cur := make([]uint64, len(r.names))
+		for j, v := range rw.vals {
+			cur[j] = v.Raw
+			d := v.Raw
+			if j < len(prev) && prev[j] <= v.Raw {
+				d = v.Raw - prev[j]
+			}
+			ev.vals[j] = jsonValue{Value: v.Raw, Delta: d, EnabledNS: v.Enabled, RunningNS: v.Running}
+		}
+		r.prev[rowKey{rw.proc, rw.tid}] = cur
+		exited, fin := rw.exited, final
+		recs[i] = record{Type: "counts", PID: rw.pid, PPID: rw.ppid, TID: rw.tid,
+			Comm: rw.comm, Exited: &exited, Final: &fin, Events: ev}
+	}
+	r.out.emit(recs)
 }
 
 // table writes rows in columns, perf stat style.

@@ -26,6 +26,7 @@ type session struct {
 	set   *profdev.Set
 	out   *output
 	rep   *reporter
+	sigc  chan os.Signal // stop signals, caught from the start
 	start time.Time
 	left  int // tasks the tracer still held at its end (zombies left to the kernel)
 }
@@ -81,6 +82,8 @@ func hint(err error) string {
 
 func (s *session) run() int {
 	c := s.cfg
+	s.sigc = setupSignals(len(c.argv) > 0)
+	defer signal.Stop(s.sigc)
 	if lim := raiseFileLimit(); c.verbose {
 		fmt.Fprintf(s.stderr, "RLIMIT_NOFILE %d\n", lim)
 	}
@@ -147,12 +150,18 @@ func (s *session) run() int {
 		code = s.runFollow()
 	}
 	if err := s.out.close(); err != nil {
-		s.errorf("write report: %v", err)
-		if code == exitOK {
-			code = exitFailure
-		}
+		s.errorf("write report: %v", writeReason(err))
+		code = exitFailure
 	}
 	return code
+}
+
+// writeReason explains a write error of the report.
+func writeReason(err error) string {
+	if errors.Is(err, unix.EPIPE) {
+		return err.Error() + " (the report's reader is gone)"
+	}
+	return err.Error()
 }
 
 // probe opens each event once on perfprof itself, so that an event this
@@ -224,6 +233,7 @@ func (s *session) runFollow() int {
 		return []pidtree.Device{d}, nil
 	}
 	attached := 0
+	var forward func(unix.Signal, time.Time) // the workload's, nil when attaching
 	if len(c.argv) > 0 {
 		comm := filepath.Base(c.path)
 		_, err := tr.Launch(c.path, c.argv, os.Environ(), func(tid, tgid, ppid int) ([]pidtree.Device, error) {
@@ -241,6 +251,7 @@ func (s *session) runFollow() int {
 			return exitFailure
 		}
 		attached++
+		forward = tr.Forward
 	}
 	type target struct {
 		id     int
@@ -254,13 +265,16 @@ func (s *session) runFollow() int {
 		targets = append(targets, target{t, true})
 	}
 	for _, t := range targets {
-		_, armErr, err := tr.Attach(t.id, follow.AttachOptions{Thread: t.thread, Tree: c.tree}, arm)
+		a, err := tr.Attach(t.id, follow.AttachOptions{Thread: t.thread, Tree: c.tree}, arm)
 		if err != nil {
 			s.fail(err)
 			continue
 		}
-		if armErr != nil && !errors.Is(armErr, perfevent.ErrNoTask) {
-			s.fail(armErr)
+		if a.ArmErr != nil && !errors.Is(a.ArmErr, perfevent.ErrNoTask) {
+			s.fail(a.ArmErr)
+		}
+		for _, ae := range a.Skipped {
+			s.skipped(t.id, ae)
 		}
 		attached++
 	}
@@ -276,7 +290,7 @@ func (s *session) runFollow() int {
 		s.warnf("following %d of %d targets", attached, len(targets))
 	}
 	tr.Run()
-	s.watch(tr.Stop, tr.Done())
+	s.watch(tr.Stop, forward, tr.Done())
 	res := tr.Wait()
 	s.left = res.Stats.Left
 	return s.finish(res.Stats.Tasks, res.Stats.Forks, func() int {
@@ -290,13 +304,30 @@ func (s *session) runFollow() int {
 	}())
 }
 
-// watch handles signals, --duration, -i and -N until done is closed,
-// calling stop when the run must end.
-func (s *session) watch(stop func(), done <-chan struct{}) {
+// skipped warns of a process below target that --tree could not attach:
+// one another tracer holds, or one perfprof may not trace. A process that
+// exited meanwhile, or a zombie, had nothing left to count.
+func (s *session) skipped(target int, ae *follow.AttachError) {
+	if errors.Is(ae, unix.ESRCH) || strings.Contains(ae.Reason, "zombie") {
+		return
+	}
+	s.warnf("not following process %d (below %d) or its children: %s", ae.PID, target, ae.Reason)
+	if h := hint(ae); h != "" {
+		s.errorf("hint: %s", h)
+	}
+}
+
+// watch handles signals, --duration, -i, -N and a failed report until done
+// is closed, calling stop when the run must end now.
+//
+// With a workload (forward is not nil), a stop signal goes to the
+// workload, once (forward skips it if the workload got it too, as from a
+// terminal's Ctrl-C), and the run goes on while the workload shuts down:
+// only --kill-after later, or at a second stop signal, does stop kill what
+// is left of it. Without, a stop signal stops at once: the attached tasks
+// are detached.
+func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done <-chan struct{}) {
 	c := s.cfg
-	sigc := make(chan os.Signal, 2)
-	signal.Notify(sigc, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
-	defer signal.Stop(sigc)
 	var tick <-chan time.Time
 	if c.interval > 0 {
 		t := time.NewTicker(c.interval)
@@ -309,14 +340,42 @@ func (s *session) watch(stop func(), done <-chan struct{}) {
 		defer t.Stop()
 		timeout = t.C
 	}
-	reports := 0
+	var (
+		killTimer *time.Timer
+		killAfter <-chan time.Time // armed by the first stop signal
+		firstSig  os.Signal
+		failed    = s.out.Failed()
+		reports   int
+	)
 	for {
 		select {
 		case <-done:
 			return
-		case <-sigc:
+		case sig := <-s.sigc:
+			at := time.Now()
+			switch {
+			case forward == nil:
+				stop()
+			case ignoredAtStart(sig.(unix.Signal)):
+				// Started ignoring it: perfprof only passes it on.
+				forward(sig.(unix.Signal), at)
+			case killAfter != nil || c.killAfter == 0:
+				stop()
+			default:
+				firstSig = sig
+				forward(sig.(unix.Signal), at)
+				killTimer = time.NewTimer(c.killAfter)
+				defer killTimer.Stop()
+				killAfter = killTimer.C
+			}
+		case <-killAfter:
+			s.warnf("the workload was still running %v after %v: killing it (--kill-after)", c.killAfter, unix.SignalName(firstSig.(unix.Signal)))
 			stop()
 		case <-timeout:
+			stop()
+		case <-failed:
+			// Nobody reads the report any more.
+			failed = nil
 			stop()
 		case <-tick:
 			s.rep.report(false)
@@ -331,7 +390,6 @@ func (s *session) watch(stop func(), done <-chan struct{}) {
 
 // finish prints the final report and the summary, and returns code.
 func (s *session) finish(tasks, forks, code int) int {
-	s.out.endEvents() // the final report and the summary come last
 	s.set.Close()
 	s.rep.report(true)
 	failures, ferr := s.set.Failures()
@@ -341,19 +399,17 @@ func (s *session) finish(tasks, forks, code int) int {
 	cpu := ru.Utime.Nano() + ru.Stime.Nano()
 	if s.cfg.json {
 		d := elapsed.Nanoseconds()
-		s.out.mu.Lock()
-		s.out.enc.Encode(record{Type: "summary", Time: time.Now().UnixNano(),
-			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left})
-		s.out.mu.Unlock()
+		s.out.emit([]record{{Type: "summary",
+			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left}})
 	} else {
-		s.out.mu.Lock()
-		fmt.Fprintf(s.out.w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed, perfprof used %.3f s CPU\n\n",
-			tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
-			failures, pl(failures, "failure", "failures"), elapsed.Seconds(), float64(cpu)/1e9)
-		s.out.mu.Unlock()
+		s.out.table(func(w io.Writer) {
+			fmt.Fprintf(w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed, perfprof used %.3f s CPU\n\n",
+				tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
+				failures, pl(failures, "failure", "failures"), elapsed.Seconds(), float64(cpu)/1e9)
+		})
 	}
 	if failures > 0 {
-		s.warnf("%d tasks were followed without counters: %v", failures, ferr)
+		s.warnf("%d %s followed without counters: %v", failures, pl(failures, "task was", "tasks were"), ferr)
 		if h := perfevent.Hint(ferr); h != "" {
 			s.errorf("hint: %s", h)
 		}

@@ -1,0 +1,9 @@
+//go:build !linux || !(amd64 || arm64)
+
+package sigstart
+
+import "golang.org/x/sys/unix"
+
+// Apply is only written for the rt_sigaction layout of linux/amd64 and
+// linux/arm64.
+func Apply(ignored, blocked Set) error { return unix.ENOSYS }
