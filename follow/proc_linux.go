@@ -137,13 +137,28 @@ func descendants(pid int) []int {
 
 // processOf returns the process (TGID) of task tid and that process's
 // parent, or zeros if tid is gone. It asks the kernel through a pidfd
-// (PIDFD_GET_INFO, Linux 6.13) where it can: three system calls and no
-// text to parse. Otherwise it reads /proc/TID/status.
+// (PIDFD_GET_INFO, Linux 6.13) where it can: three system calls, 2.9 µs
+// on the 2-CPU VM of docs/performance.md (BenchmarkProcessOf). Otherwise
+// it reads /proc/TID/status, about 16 µs.
 func processOf(tid int) (tgid, ppid int) {
 	if tgid, ppid, ok := pidfdProcessOf(tid); ok {
 		return tgid, ppid
 	}
-	return statusInt(tid, "Tgid"), statusInt(tid, "PPid")
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, _ := strings.Cut(line, ":")
+		switch name {
+		case "Tgid":
+			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
+		case "PPid":
+			ppid, _ = strconv.Atoi(strings.TrimSpace(v))
+			return tgid, ppid // PPid comes after Tgid
+		}
+	}
+	return tgid, ppid
 }
 
 // pidfdInfo is struct pidfd_info up to its first size (PIDFD_INFO_SIZE_VER0).

@@ -124,3 +124,13 @@ func TestSetString(t *testing.T) {
 		t.Error("Has is wrong")
 	}
 }
+
+// Signals 32 and 33, which glibc keeps for itself and will not report,
+// are recorded and given back too.
+func TestGlibcSignals(t *testing.T) {
+	ign := set(32, 33, unix.SIGPIPE)
+	blk := set(33, unix.SIGTERM)
+	if got, want := applyAndExec(t, ign, blk, os.Args[0]), fmt.Sprintf("true %v %v", ign, blk); got != want {
+		t.Errorf("recorded %q, want %q", got, want)
+	}
+}

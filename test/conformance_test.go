@@ -82,7 +82,12 @@ func TestConformanceForkOrder(t *testing.T) {
 // an already stopped process: TestAttachGroupStopped.)
 func TestConformanceGroupStop(t *testing.T) {
 	requires(t)
-	tgt, pid := startTarget(t, 2)
+	// In a process group of its own, whose parent (the test) is in another
+	// group of the session: the kernel discards SIGTSTP sent to a process
+	// of an orphaned group, which the test's own group is when it runs
+	// under setsid (as CI may).
+	tgt := startWith(t, &syscall.SysProcAttr{Setpgid: true}, workload("sigtarget"), "2")
+	pid := tgt.expectPID("ready", 5*time.Second)
 	out := reportPath(t)
 	pp := start(t, ppBin, "-p", strconv.Itoa(pid), "--json", "-o", out)
 	waitAllTraced(t, pid, pp.pid())

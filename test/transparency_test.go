@@ -192,8 +192,8 @@ func TestCtrlCPython(t *testing.T) {
 	python := needTool(t, "python3")
 	script := filepath.Join(t.TempDir(), "save.py")
 	err := os.WriteFile(script, []byte(`import sys, time
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     time.sleep(20)
 except KeyboardInterrupt:
     print("caught KeyboardInterrupt", flush=True)
