@@ -59,9 +59,12 @@ type Hooks interface {
 	// thread now has the leader's TID and the old leader is gone).
 	// devs are the devices linked to the task.
 	Exec(pid, oldTID int, devs []pidtree.Device)
-	// Died is called for a new task that ended before its first stop:
-	// it ran no instruction of its own and has no devices. ev.ParentTID,
-	// ev.TGID and ev.PPID are 0 when its parent's event never came.
+	// Died is called for a new task that ended before its first stop,
+	// or in it before its parent's event came: it ran no instruction of
+	// its own and has no devices. When its parent's event never came,
+	// ev.ParentTID is 0, ev.TGID and ev.PPID are what the task's first
+	// stop found (0 if it was already gone), and ev.Kind is Clone for a
+	// thread of another process, else 0.
 	Died(ev ForkEvent, ws unix.WaitStatus)
 	// Exit is called when a task was reaped (or, for the old leader of an
 	// exec from another thread, replaced), before its devices are

@@ -647,6 +647,9 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 		if ev.TGID != 0 && ev.TGID != pid {
 			ev.Kind = Clone
 		}
+		if t.log != nil {
+			t.logf("  DIED %d (process %d) before its parent's event", pid, n.TGID)
+		}
 		t.opt.Hooks.Died(ev, ws)
 		if len(t.early) >= maxEarly {
 			clear(t.early) // parents killed before reporting: forget them

@@ -61,11 +61,11 @@ func (h *hooks) Died(ev follow.ForkEvent, ws unix.WaitStatus) {
 	if h.out == nil {
 		return
 	}
-	if ev.Kind != 0 {
-		h.out.event(record{Type: "fork", Kind: ev.Kind.String(), ParentTID: ev.ParentTID, TID: ev.TID, PID: ev.TGID})
-	} else {
-		h.out.event(record{Type: "fork", TID: ev.TID}) // its parent's event never came
+	r := record{Type: "fork", ParentTID: ev.ParentTID, TID: ev.TID, PID: ev.TGID}
+	if ev.Kind != 0 { // else its parent's event never came, and it is no thread
+		r.Kind = ev.Kind.String()
 	}
+	h.out.event(r)
 	h.exitRecord(ev.TGID, ev.TID, ws)
 }
 

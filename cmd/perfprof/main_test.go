@@ -33,6 +33,10 @@ func TestParseArgs(t *testing.T) {
 		{"-N without -i", []string{"-N", "2", "-p", "1"}, nil, "give -i"},
 		{"negative duration", []string{"--duration", "-1s", "-p", "1"}, nil, "positive"},
 		{"unknown flag", []string{"--bogus"}, nil, "bogus"},
+		{"kill-after", []string{"--kill-after", "2s", "--", "make"}, &config{argv: []string{"make"}, killAfter: 2 * time.Second, events: []string{"task-clock"}}, ""},
+		{"kill-after 0", []string{"--kill-after=0", "--", "make"}, &config{argv: []string{"make"}, events: []string{"task-clock"}}, ""},
+		{"kill-after without a command", []string{"--kill-after", "2s", "-p", "1"}, nil, "needs a COMMAND"},
+		{"negative kill-after", []string{"--kill-after", "-1s", "--", "true"}, nil, "--kill-after -1s"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -10,6 +10,11 @@
  *          once; B burns 1 ms and exits. A prints B's created line, the
  *          parent A's. The parent waits until every B is gone (a pipe's
  *          write end held by each B reaches EOF).
+ *  spawners: N times, fork a child whose 3 threads create threads in a loop
+ *          (each new thread exits at once) while its main thread calls
+ *          exit_group after 2 ms: a creator is often killed between its
+ *          clone and the report of it, so the new thread's parent event
+ *          never comes. Prints only the parent's "created fork" lines.
  *  kill:   N times, fork a child that sleeps 30 ms and exits 0; the parent
  *          SIGKILLs it at once (i % 3 == 0), after a sched_yield (1) or never
  *          (2), and checks the status it reaps.
@@ -46,6 +51,39 @@ static void thread_child(long round)
 		pause();
 }
 
+static int quick_fn(void *arg)
+{
+	(void)arg;
+	syscall(SYS_exit, 0);
+	return 0;
+}
+
+/* spawner: create threads until the process ends. */
+static int spawner_fn(void *arg)
+{
+	int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+	char *stacks = arg;
+	for (unsigned i = 0;; i++)
+		clone(quick_fn, stacks + (i % 16 + 1) * STACK, flags, NULL);
+	return 0;
+}
+
+static void spawners_child(void)
+{
+	int flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+	for (int k = 0; k < 3; k++) {
+		/* Its own stack, and 16 for the threads it creates (they exit
+		 * at once and share them: they touch no stack). */
+		char *m = mmap(NULL, 17 * STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (m == MAP_FAILED)
+			_exit(2);
+		if (clone(spawner_fn, m + STACK, flags, m + STACK) < 0)
+			_exit(3);
+	}
+	sleep_ms(2);
+	syscall(SYS_exit_group, 0);
+}
+
 int main(int argc, char **argv)
 {
 	long n;
@@ -55,7 +93,7 @@ int main(int argc, char **argv)
 
 	init(argv);
 	if (argc != 3)
-		die_msg("usage: exitrace thread|orphan|kill N");
+		die_msg("usage: exitrace thread|orphan|spawners|kill N");
 	n = parse_long(argv[2], "N", 0, 1000000);
 	self = gettid_();
 	if (strcmp(argv[1], "thread") == 0) {
@@ -65,6 +103,16 @@ int main(int argc, char **argv)
 				die_errno("fork");
 			if (pid == 0)
 				thread_child(i);
+			created("fork", pid, pid, self);
+			wait_ok(pid, 0);
+		}
+	} else if (strcmp(argv[1], "spawners") == 0) {
+		for (long i = 0; i < n; i++) {
+			pid = fork();
+			if (pid < 0)
+				die_errno("fork");
+			if (pid == 0)
+				spawners_child();
 			created("fork", pid, pid, self);
 			wait_ok(pid, 0);
 		}
