@@ -32,15 +32,7 @@ func TestCloneLifecycle(t *testing.T) {
 	}
 	set := NewSet(specs)
 	// Two processes that burn CPU until killed.
-	var pids []int
-	for range 2 {
-		cmd := exec.Command("/bin/sh", "-c", "while :; do :; done")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		pids = append(pids, cmd.Process.Pid)
-	}
+	pids := startProcs(t, 2, "/bin/sh", "-c", "while :; do :; done")
 	d, err := set.Open(pids[0], pids[0], os.Getpid(), "sh", false)
 	if err != nil {
 		t.Fatal(err)
@@ -116,15 +108,7 @@ func TestCloneOntoExitedTaskNotCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	set := NewSet(specs)
-	var pids []int
-	for range 2 {
-		cmd := exec.Command("sleep", "60")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		pids = append(pids, cmd.Process.Pid)
-	}
+	pids := startProcs(t, 2, "sleep", "60")
 	d, err := set.Open(pids[0], pids[0], os.Getpid(), "sleep", false)
 	if err != nil {
 		t.Fatal(err)
@@ -244,4 +228,20 @@ func perfFDs(t *testing.T) int {
 		}
 	}
 	return n
+}
+
+// startProcs starts n copies of argv, killed and reaped when t ends, and
+// returns their pids.
+func startProcs(t *testing.T, n int, argv ...string) []int {
+	t.Helper()
+	var pids []int
+	for range n {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		pids = append(pids, cmd.Process.Pid)
+	}
+	return pids
 }

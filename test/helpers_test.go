@@ -60,27 +60,43 @@ func startWith(t *testing.T, attr *syscall.SysProcAttr, argv ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.SysProcAttr = attr
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = w
+	p := startCmd(t, cmd, r)
+	w.Close()
+	return p
+}
+
+// startCmd starts cmd, whose output the test reads line by line from out
+// (nil: the caller reads it), with the test's marker in its environment.
+// Its stderr is collected unless cmd already says where it goes. The
+// process is killed and reaped when the test ends, if it is still
+// running.
+func startCmd(t *testing.T, cmd *exec.Cmd, out *os.File) *proc {
+	t.Helper()
 	cmd.Env = append(os.Environ(), markVar+"="+markOf(t))
 	if raceBinary {
 		// The race runtime sleeps 1s at exit by default.
 		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 exitcode=66")
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
+	p := &proc{t: t, name: filepath.Base(cmd.Path), cmd: cmd, out: newLines(), errb: &lockedBuffer{}, done: make(chan struct{})}
+	if cmd.Stderr == nil {
+		cmd.Stderr = p.errb
 	}
-	p := &proc{t: t, name: filepath.Base(argv[0]), cmd: cmd, out: newLines(), errb: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stdout = w
-	cmd.Stderr = p.errb
 	cmd.WaitDelay = 2 * time.Second // stderr may be held by a leftover child
 	p.start = time.Now()
 	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		t.Fatalf("start %q: %v", argv, err)
+		if out != nil {
+			out.Close()
+		}
+		t.Fatalf("start %q: %v", cmd.Args, err)
 	}
-	w.Close()
-	go p.out.read(r)
+	if out != nil {
+		go p.out.read(out)
+	}
 	go func() {
 		p.err = cmd.Wait()
 		p.end = time.Now()

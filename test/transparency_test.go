@@ -61,32 +61,10 @@ func startOnTerminal(t *testing.T, argv ...string) (*proc, *os.File) {
 	t.Helper()
 	master, slave := openPTY(t)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), markVar+"="+markOf(t))
-	if raceBinary {
-		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 exitcode=66")
-	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	p := &proc{t: t, name: filepath.Base(argv[0]), cmd: cmd, out: newLines(), errb: &lockedBuffer{}, done: make(chan struct{})}
-	p.start = time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %q: %v", argv, err)
-	}
+	p := startCmd(t, cmd, master) // "\r\n" line ends: expect matches prefixes
 	slave.Close()
-	go p.out.read(master) // "\r\n" line ends: expect matches prefixes
-	go func() {
-		p.err = cmd.Wait()
-		p.end = time.Now()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			cmd.Process.Kill()
-			<-p.done
-		}
-	})
 	return p, master
 }
 
@@ -440,48 +418,25 @@ func TestScriptWithoutShebang(t *testing.T) {
 }
 
 // brokenPipe runs perfprof with its standard output on a pipe whose reader
-// reads one line and closes it. It returns perfprof's exit status and
-// stderr lines.
-func brokenPipe(t *testing.T, args ...string) (int, []string) {
+// reads lines lines and closes it (0: closes it at once). It returns
+// perfprof's exit status and stderr lines.
+func brokenPipe(t *testing.T, lines int, args ...string) (int, []string) {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(ppBin, args...)
-	cmd.Env = append(os.Environ(), markVar+"="+markOf(t))
-	if raceBinary {
-		cmd.Env = append(cmd.Env, "GORACE=atexit_sleep_ms=0 exitcode=66")
-	}
-	var stderr lockedBuffer
-	cmd.Stdout, cmd.Stderr = w, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd.Stdout = w
+	p := startCmd(t, cmd, nil)
 	w.Close()
-	line, _ := bufio.NewReader(r).ReadString('\n')
+	br := bufio.NewReader(r)
+	for range lines {
+		br.ReadString('\n')
+	}
 	r.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err = <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("perfprof still running 10s after its reader left (first line %q)\n%s", line, stderr.String())
-	}
-	code := 0
-	if err != nil {
-		code = cmd.ProcessState.ExitCode()
-		if sig := signalOf(err); sig != 0 {
-			code = 128 + int(sig)
-		}
-	}
-	s := strings.TrimRight(stderr.String(), "\n")
-	if s == "" {
-		return code, nil
-	}
-	return code, strings.Split(s, "\n")
+	code := p.wait(10 * time.Second)
+	return code, stderrLines(p)
 }
 
 func checkBrokenPipe(t *testing.T, code int, lines []string) {
@@ -504,7 +459,7 @@ func TestBrokenPipe(t *testing.T) {
 		requires(t)
 		t.Parallel()
 		// sigtarget forks every 100 ms: a stream of fork and exit records.
-		code, lines := brokenPipe(t, "--json", "--", workload("sigtarget"), "1")
+		code, lines := brokenPipe(t, 1, "--json", "--", workload("sigtarget"), "1")
 		checkBrokenPipe(t, code, lines)
 	})
 	t.Run("Attach", func(t *testing.T) {
@@ -512,7 +467,7 @@ func TestBrokenPipe(t *testing.T) {
 		t.Parallel()
 		tgt := start(t, workload("sigtarget"), "1")
 		pid := tgt.expectPID("ready", 5*time.Second)
-		code, lines := brokenPipe(t, "--json", "-p", strconv.Itoa(pid))
+		code, lines := brokenPipe(t, 1, "--json", "-p", strconv.Itoa(pid))
 		checkBrokenPipe(t, code, lines)
 		// Detached and running on, as after Ctrl-C.
 		if st, tr := taskState(pid, pid); st == "T" || st == "t" || tr != 0 || !alive(pid) {
@@ -526,7 +481,7 @@ func TestBrokenPipe(t *testing.T) {
 	t.Run("Interval", func(t *testing.T) {
 		requires(t)
 		t.Parallel()
-		code, lines := brokenPipe(t, "-i", "50", "--", workload("sigtarget"), "1")
+		code, lines := brokenPipe(t, 1, "-i", "50", "--", workload("sigtarget"), "1")
 		checkBrokenPipe(t, code, lines)
 	})
 	t.Run("AtTheEnd", func(t *testing.T) {
@@ -534,25 +489,7 @@ func TestBrokenPipe(t *testing.T) {
 		t.Parallel()
 		// perfprof -- sleep 0.3 | true: the reader is gone before the
 		// only write, the final report.
-		r, w, _ := os.Pipe()
-		r.Close()
-		cmd := exec.Command(ppBin, "--", "sleep", "0.3")
-		cmd.Env = append(os.Environ(), markVar+"="+markOf(t))
-		var stderr lockedBuffer
-		cmd.Stdout, cmd.Stderr = w, &stderr
-		err := cmd.Run()
-		w.Close()
-		code := 0
-		if err != nil {
-			code = cmd.ProcessState.ExitCode()
-			if sig := signalOf(err); sig != 0 {
-				code = 128 + int(sig)
-			}
-		}
-		var lines []string
-		if s := strings.TrimRight(stderr.String(), "\n"); s != "" {
-			lines = strings.Split(s, "\n")
-		}
+		code, lines := brokenPipe(t, 0, "--", "sleep", "0.3")
 		checkBrokenPipe(t, code, lines)
 	})
 }
