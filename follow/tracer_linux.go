@@ -225,12 +225,12 @@ func (t *Tracer) forward(sig unix.Signal, at time.Time) {
 	}
 	if pending || t.sigSeen[sig].After(at.Add(-forwardWindow)) {
 		if t.log != nil {
-			t.logf("FORWARD %v: %d has it already", sig, w)
+			t.logf("FORWARD %s: %d has it already", unix.SignalName(sig), w)
 		}
 		return
 	}
 	err := unix.Kill(w, sig)
-	t.logf("FORWARD %v to %d (%v)", sig, w, errOrOK(err))
+	t.logf("FORWARD %s to %d (%v)", unix.SignalName(sig), w, errOrOK(err))
 }
 
 // drain handles the stops and exits that are already waiting, without
