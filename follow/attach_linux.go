@@ -1,0 +1,204 @@
+package follow
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+
+	"github.com/perfprof/perfprof/pidtree"
+	"golang.org/x/sys/unix"
+)
+
+// Threads lists the threads of process pid.
+func Threads(pid int) ([]int, error) { return threads(pid) }
+
+// AttachError says why a task could not be attached.
+type AttachError struct {
+	PID    int
+	Err    error // the seize errno
+	Reason string
+	// TracerPID is the task's other tracer, when that is the reason.
+	TracerPID int
+}
+
+func (e *AttachError) Error() string {
+	return fmt.Sprintf("attach to %d: %s", e.PID, e.Reason)
+}
+
+func (e *AttachError) Unwrap() error { return e.Err }
+
+// attachError explains a failed PTRACE_SEIZE on tid.
+func (t *Tracer) attachError(tid int, err error) *AttachError {
+	e := &AttachError{PID: tid, Err: err, Reason: err.Error()}
+	switch {
+	case errors.Is(err, unix.ESRCH):
+		e.Reason = "no such process"
+	case errors.Is(err, unix.EPERM):
+		if tp := tracerOf(tid); tp != 0 && tp != t.self {
+			e.TracerPID = tp
+			e.Reason = fmt.Sprintf("already traced by process %d (%s)", tp, Comm(tp))
+		} else if st, serr := readStat(tid); serr == nil && (st.State == 'Z' || st.State == 'X') {
+			e.Reason = "the task is a zombie"
+		} else if os.Geteuid() != 0 {
+			e.Reason = "operation not permitted (needs root or CAP_SYS_PTRACE; see also kernel.yama.ptrace_scope)"
+		} else {
+			e.Reason = "operation not permitted (kernel thread, or kernel.yama.ptrace_scope = 3)"
+		}
+	}
+	return e
+}
+
+// AttachOptions say what Attach takes over.
+type AttachOptions struct {
+	// Thread attaches only the given thread, not its whole process.
+	Thread bool
+	// Tree also attaches the processes the target already has below it.
+	Tree bool
+}
+
+// Attached is what Attach took over.
+type Attached struct {
+	TIDs []int // the tasks seized
+	// ArmErr is the first error of the ArmFunc: those tasks are followed
+	// without devices.
+	ArmErr error
+	// Skipped are the processes below the target (AttachOptions.Tree)
+	// that could not be attached, each with its reason.
+	Skipped []*AttachError
+}
+
+// Attach seizes a running process (every thread of it, rescanning
+// /proc/PID/task until no thread is missing) and arms each task. The
+// tasks keep running; they are detached, not killed, when the tracer
+// stops. An error for the target itself is an *AttachError. Attach must be
+// called before Run.
+func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, err error) {
+	if derr := t.do(func() { a, err = t.attach(pid, opt, arm) }); derr != nil {
+		return Attached{}, derr
+	}
+	return a, err
+}
+
+// attach runs on the tracer thread.
+func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, err error) {
+	procs := []int{pid}
+	var seized []*pidtree.Node
+	for i := 0; i < len(procs); i++ {
+		got, err := t.seizeProcess(procs[i], opt.Thread)
+		if err != nil {
+			if i == 0 {
+				return a, err
+			}
+			t.logf("ATTACH %d (descendant of %d): %v", procs[i], pid, err)
+			var ae *AttachError
+			if errors.As(err, &ae) {
+				a.Skipped = append(a.Skipped, ae)
+			}
+			continue
+		}
+		seized = append(seized, got...)
+		if opt.Tree && i == len(procs)-1 {
+			// Rescan until no descendant is missing: a process not yet
+			// seized may fork while we work.
+			for _, d := range descendants(pid) {
+				if !slices.Contains(procs, d) {
+					procs = append(procs, d)
+				}
+			}
+		}
+	}
+	// Arm only now that every task is seized: a fork by one of them waits
+	// in its event stop until the loop runs, and by then its devices are
+	// linked, so that the child gets a clone of them.
+	for _, n := range seized {
+		devs, aerr := arm(n.PID, n.TGID, n.PPID)
+		for _, d := range devs {
+			t.tree.Link(n, d)
+		}
+		if aerr != nil && a.ArmErr == nil {
+			a.ArmErr = aerr
+		}
+		a.TIDs = append(a.TIDs, n.PID)
+	}
+	return a, nil
+}
+
+// seizeProcess seizes pid's threads (or just pid with thread).
+func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+		return nil, &AttachError{PID: pid, Err: unix.ESRCH, Reason: "no such process"}
+	}
+	tgid := statusInt(pid, "Tgid")
+	if tgid == 0 {
+		tgid = pid
+	}
+	if tgid == t.self {
+		// ptrace would say EPERM: a process cannot trace its own threads.
+		return nil, &AttachError{PID: pid, Err: unix.EPERM, Reason: "that is perfprof itself, and perfprof cannot follow itself"}
+	}
+	ppid := statusInt(tgid, "PPid")
+	var nodes []*pidtree.Node
+	tried := map[int]bool{}
+	try := func(tid int) error {
+		tried[tid] = true
+		if t.tree.Find(tid) != nil {
+			return nil
+		}
+		err := seize(tid, seizeOptions)
+		if err != nil {
+			if errors.Is(err, unix.EPERM) && tracerOf(tid) == t.self {
+				// Auto-attached already, as the child of a task we
+				// seized: its first stop will come through the loop.
+				return nil
+			}
+			return t.attachError(tid, err)
+		}
+		n, _ := t.tree.Insert(tid, tgid, ppid, false)
+		nodes = append(nodes, n)
+		t.stats.Tasks++
+		t.logf("SEIZE %d (process %d)", tid, tgid)
+		return nil
+	}
+	if thread {
+		if err := try(pid); err != nil {
+			return nil, err
+		}
+		return nodes, nil
+	}
+	leaderErr := try(pid)
+	if leaderErr != nil {
+		var ae *AttachError
+		if !errors.As(leaderErr, &ae) || ae.TracerPID != 0 || !errors.Is(leaderErr, unix.EPERM) {
+			return nil, leaderErr
+		}
+		// A zombie leader whose threads live: follow the threads.
+		if st, err := readStat(pid); err != nil || st.State != 'Z' {
+			return nil, leaderErr
+		}
+		t.logf("SEIZE %d: zombie leader, attaching its threads", pid)
+	}
+	for {
+		tids, err := threads(pid)
+		if err != nil {
+			break
+		}
+		added := false
+		for _, tid := range tids {
+			if tried[tid] {
+				continue
+			}
+			added = true
+			if err := try(tid); err != nil {
+				t.logf("SEIZE %d: %v", tid, err)
+			}
+		}
+		if !added {
+			break
+		}
+	}
+	if len(nodes) == 0 && leaderErr != nil {
+		return nil, leaderErr
+	}
+	return nodes, nil
+}
