@@ -13,6 +13,12 @@ import (
 // Threads lists the threads of process pid.
 func Threads(pid int) ([]int, error) { return threads(pid) }
 
+// ProcessOf returns the process of task tid, 0 if it is gone.
+func ProcessOf(tid int) int {
+	tgid, _ := processOf(tid)
+	return tgid
+}
+
 // AttachError says why a task could not be attached.
 type AttachError struct {
 	PID    int
@@ -112,7 +118,7 @@ func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, er
 	// in its event stop until the loop runs, and by then its devices are
 	// linked, so that the child gets a clone of them.
 	for _, n := range seized {
-		devs, aerr := arm(n.PID, n.TGID, n.PPID)
+		devs, aerr := arm(n.Task())
 		for _, d := range devs {
 			t.tree.Link(n, d)
 		}
@@ -138,6 +144,14 @@ func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
 		return nil, &AttachError{PID: pid, Err: unix.EPERM, Reason: "that is perfprof itself, and perfprof cannot follow itself"}
 	}
 	ppid := statusInt(tgid, "PPid")
+	// The threads of one process share a Proc: that of a thread of it
+	// already followed (another -t, or a thread the process created), else
+	// a new one.
+	proc := t.procOf(tgid)
+	if proc == 0 {
+		proc = t.newProc()
+	}
+	parentProc := t.procOf(ppid)
 	var nodes []*pidtree.Node
 	tried := map[int]bool{}
 	try := func(tid int) error {
@@ -155,6 +169,7 @@ func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
 			return t.attachError(tid, err)
 		}
 		n, _ := t.tree.Insert(tid, tgid, ppid, false)
+		n.Proc, n.ParentProc = proc, parentProc
 		nodes = append(nodes, n)
 		t.stats.Tasks++
 		t.logf("SEIZE %d (process %d)", tid, tgid)
@@ -201,4 +216,24 @@ func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
 		return nil, leaderErr
 	}
 	return nodes, nil
+}
+
+// procOf returns the Proc of followed process tgid, 0 if it is not
+// followed. Precondition: on the tracer thread.
+func (t *Tracer) procOf(tgid int) uint64 {
+	if tgid <= 0 {
+		return 0
+	}
+	if n := t.tree.Find(tgid); n != nil && n.TGID == tgid {
+		return n.Proc // its leader
+	}
+	var proc uint64
+	t.tree.Ascend(func(n *pidtree.Node) bool {
+		if n.TGID == tgid && n.Proc != 0 {
+			proc = n.Proc
+			return false
+		}
+		return true
+	})
+	return proc
 }

@@ -138,8 +138,10 @@ func (t *Tracer) forked(parent *pidtree.Node, pid int, kind ForkKind) {
 	child.Kind = uint8(kind)
 	if kind == Clone && isThread(parent.TGID, tid) {
 		child.TGID, child.PPID = parent.TGID, parent.PPID
+		child.Proc, child.ParentProc = parent.Proc, parent.ParentProc
 	} else {
 		child.TGID, child.PPID = tid, parent.TGID
+		child.Proc, child.ParentProc = t.newProc(), parent.Proc
 	}
 	child.Prelaunch = parent.Prelaunch
 	// Resume the parent first: a parent that forks in a loop must not wait
@@ -184,7 +186,6 @@ func (t *Tracer) eventStop(n *pidtree.Node, pid int) {
 	if t.log != nil {
 		t.logf("PTRACE %d EVENT_STOP (interrupt or SIGCONT)", pid)
 	}
-	n.Listening = false
 	if n.Detach {
 		t.release(n, pid, 0)
 		return
@@ -210,7 +211,6 @@ func (t *Tracer) groupStop(n *pidtree.Node, pid int, sig unix.Signal) {
 	}
 	// PTRACE_CONT would resume the task and lose the stop; LISTEN keeps it
 	// stopped and reports the SIGCONT.
-	n.Listening = true
 	if err := listen(pid); err != nil {
 		t.logf("  LISTEN %d: %v", pid, err)
 		return
@@ -236,7 +236,7 @@ func (t *Tracer) start(c *pidtree.Node) {
 	// gets its counters: every fork event has its record.
 	if !c.Prelaunch {
 		t.stats.Forks++
-		ev := ForkEvent{Kind: ForkKind(c.Kind), ParentTID: parent.PID, TID: c.PID, TGID: c.TGID, PPID: c.PPID}
+		ev := ForkEvent{Task: c.Task(), Kind: ForkKind(c.Kind), ParentTID: parent.PID}
 		devs, err := t.opt.Hooks.Fork(ev, parent.Devs)
 		for _, d := range devs {
 			t.tree.Link(c, d)
@@ -271,7 +271,7 @@ func (t *Tracer) execed(pid int) {
 		// old leader is gone without an exit report of its own.
 		if n := t.tree.Find(old); n != nil {
 			if leader := t.tree.Find(pid); leader != nil {
-				t.opt.Hooks.Exit(ExitEvent{TID: pid, TGID: leader.TGID}, leader.Devs)
+				t.opt.Hooks.Exit(ExitEvent{Task: leader.Task()}, leader.Devs)
 			}
 			t.tree.Rekey(n, pid)
 		}
@@ -290,7 +290,7 @@ func (t *Tracer) execed(pid int) {
 	// Resume first: the task cannot be reaped before this loop waits for
 	// it, so Hooks.Exec can still read it in /proc.
 	t.cont(pid, 0)
-	t.opt.Hooks.Exec(pid, old, n.Devs)
+	t.opt.Hooks.Exec(ExecEvent{Task: n.Task(), OldTID: old}, n.Devs)
 }
 
 // exited handles the reaping of a followed task.
@@ -309,12 +309,12 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 	}
 	switch {
 	case n.Phase == pidtree.Running:
-		t.opt.Hooks.Exit(ExitEvent{TID: pid, TGID: n.TGID, Status: ws}, n.Devs)
+		t.opt.Hooks.Exit(ExitEvent{Task: n.Task(), Status: ws}, n.Devs)
 	case n.Parent != nil:
 		// Announced by its parent, killed before its first stop.
 		t.stats.Tasks++
 		t.stats.Forks++
-		t.opt.Hooks.Died(ForkEvent{Kind: ForkKind(n.Kind), ParentTID: n.Parent.PID, TID: pid, TGID: n.TGID, PPID: n.PPID}, ws)
+		t.opt.Hooks.Died(ForkEvent{Task: n.Task(), Kind: ForkKind(n.Kind), ParentTID: n.Parent.PID}, ws)
 	default:
 		// Killed in its first stop before its parent's event came: the
 		// event may still come, and must not make a new task of it. Its
@@ -322,8 +322,12 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 		// process can only come from clone.
 		t.stats.Tasks++
 		t.stats.Forks++
-		ev := ForkEvent{TID: pid, TGID: n.TGID, PPID: n.PPID}
-		if ev.TGID != 0 && ev.TGID != pid {
+		ev := ForkEvent{Task: n.Task()}
+		if ev.Proc = t.procOf(ev.TGID); ev.Proc == 0 || !ev.Thread() {
+			ev.Proc = t.newProc()
+			ev.ParentProc = t.procOf(ev.PPID)
+		}
+		if ev.TGID != 0 && ev.Thread() {
 			ev.Kind = Clone
 		}
 		if t.log != nil {
@@ -353,6 +357,7 @@ func (t *Tracer) adoptOrphans(dead *pidtree.Node) {
 		t.logf("ORPHAN %d of %d", c.PID, dead.PID)
 		t.tree.Announce(dead, c.PID)
 		c.TGID, c.PPID, c.Kind = c.PID, dead.TGID, uint8(Fork)
+		c.Proc, c.ParentProc = t.newProc(), dead.Proc
 		t.dropWaiting(c)
 		t.start(c)
 	}

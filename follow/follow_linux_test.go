@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/testenv"
 	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
@@ -22,21 +25,15 @@ import (
 var bin string // scripts/bin
 
 func TestMain(m *testing.M) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("PERFPROF_TEST_STRICT") == "1" {
-			fmt.Fprintln(os.Stderr, "follow tests need root (ptrace of non-children); PERFPROF_TEST_STRICT=1")
+	if os.Geteuid() == 0 {
+		out, err := exec.Command("make", "-s", "-C", "../scripts").CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "build workloads: %v\n%s", err, out)
 			os.Exit(1)
 		}
-		fmt.Fprintln(os.Stderr, "skipping follow tests: not root")
-		os.Exit(0)
+		bin, _ = filepath.Abs("../scripts/bin")
 	}
-	out, err := exec.Command("make", "-s", "-C", "../scripts").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build workloads: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	bin, _ = filepath.Abs("../scripts/bin")
-	os.Exit(m.Run())
+	testenv.RootMain(m, "ptrace of tasks that are not children")
 }
 
 // fakeDev counts Use and Unuse.
@@ -51,9 +48,11 @@ func (d *fakeDev) Unuse()    { d.unuses++ }
 // recorder is a Hooks that gives every task a fakeDev.
 type recorder struct {
 	devs   []*fakeDev
+	armed  []pidtree.Task
 	forks  []ForkEvent
 	noDevs int // forks whose parent had no device
-	execs  []int
+	execs  []ExecEvent
+	exitEv []ExitEvent
 	exits  map[int]unix.WaitStatus
 	died   []int // tasks that ended before their first stop
 }
@@ -74,9 +73,12 @@ func (r *recorder) Fork(ev ForkEvent, parent []pidtree.Device) ([]pidtree.Device
 	return []pidtree.Device{r.dev(ev.TID)}, nil
 }
 
-func (r *recorder) Exec(pid, oldTID int, devs []pidtree.Device) { r.execs = append(r.execs, pid) }
+func (r *recorder) Exec(ev ExecEvent, devs []pidtree.Device) { r.execs = append(r.execs, ev) }
 
-func (r *recorder) Exit(ev ExitEvent, devs []pidtree.Device) { r.exits[ev.TID] = ev.Status }
+func (r *recorder) Exit(ev ExitEvent, devs []pidtree.Device) {
+	r.exits[ev.TID] = ev.Status
+	r.exitEv = append(r.exitEv, ev)
+}
 
 func (r *recorder) Died(ev ForkEvent, ws unix.WaitStatus) {
 	r.forks = append(r.forks, ev)
@@ -84,8 +86,60 @@ func (r *recorder) Died(ev ForkEvent, ws unix.WaitStatus) {
 	r.exits[ev.TID] = ws
 }
 
-func (r *recorder) arm(tid, tgid, ppid int) ([]pidtree.Device, error) {
-	return []pidtree.Device{r.dev(tid)}, nil
+func (r *recorder) arm(task pidtree.Task) ([]pidtree.Device, error) {
+	r.armed = append(r.armed, task)
+	return []pidtree.Device{r.dev(task.TID)}, nil
+}
+
+// checkProcs checks the process identities of a run in which no pid was
+// reused: a process has one Proc, given to nothing else, its threads have
+// it, and each new process names its creator's as its ParentProc.
+func (r *recorder) checkProcs(t *testing.T) {
+	t.Helper()
+	procOf := map[int]uint64{} // TGID -> Proc
+	parentOf := map[int]int{}  // task -> its creator
+	seen := map[uint64]int{}   // Proc -> TGID
+	note := func(what string, task pidtree.Task) {
+		if task.Proc == 0 {
+			t.Errorf("%s %+v: no Proc", what, task)
+			return
+		}
+		if p, ok := procOf[task.TGID]; ok && p != task.Proc {
+			t.Errorf("%s %+v: process %d had Proc %d", what, task, task.TGID, p)
+		}
+		if g, ok := seen[task.Proc]; ok && g != task.TGID {
+			t.Errorf("%s %+v: Proc %d is process %d's", what, task, task.Proc, g)
+		}
+		procOf[task.TGID], seen[task.Proc] = task.Proc, task.TGID
+	}
+	tgidOf := map[int]int{}
+	for _, a := range r.armed {
+		note("armed", a)
+		tgidOf[a.TID] = a.TGID
+	}
+	for _, f := range r.forks {
+		note("fork", f.Task)
+		tgidOf[f.TID] = f.TGID
+		parentOf[f.TID] = f.ParentTID
+	}
+	for _, f := range r.forks {
+		if f.ParentTID == 0 {
+			continue
+		}
+		pp := procOf[tgidOf[f.ParentTID]]
+		switch {
+		case f.Thread() && f.Proc != pp:
+			t.Errorf("thread %+v: Proc %d, its creator's process has %d", f.Task, f.Proc, pp)
+		case !f.Thread() && f.ParentProc != pp:
+			t.Errorf("process %+v: ParentProc %d, its creator's process has %d", f.Task, f.ParentProc, pp)
+		}
+	}
+	for _, e := range r.execs {
+		note("exec", e.Task)
+	}
+	for _, e := range r.exitEv {
+		note("exit", e.Task)
+	}
 }
 
 // balanced checks that every device was released exactly once.
@@ -202,6 +256,7 @@ func TestLaunchFollowsEveryTask(t *testing.T) {
 				}
 			}
 			r.balanced(t)
+			r.checkProcs(t)
 			t.Logf("%d tasks, child stop first %d times", res.Stats.Tasks, res.Stats.ChildFirst)
 		})
 	}
@@ -238,6 +293,7 @@ func TestExecFromThread(t *testing.T) {
 	if len(r.execs) < 2 {
 		t.Errorf("execs %v: want the launch and the thread's exec", r.execs)
 	}
+	r.checkProcs(t)
 	if res.Stats.Left != 0 {
 		t.Errorf("%d tasks left", res.Stats.Left)
 	}
@@ -454,20 +510,87 @@ func TestStubTasks(t *testing.T) {
 	r.balanced(t)
 }
 
-// TestRequestsAfterRun: once the wait loop runs, Launch and Attach are
-// refused (they would wait for a wake-up that may never come).
-func TestRequestsAfterRun(t *testing.T) {
+// TestRequestsWhileRunning: once the wait loop runs, the tracer still
+// takes requests: Attach of a new process, live Stats, and Close.
+func TestRequestsWhileRunning(t *testing.T) {
 	r := newRecorder()
 	tr, _ := Start(Options{Hooks: r})
-	if _, err := tr.Launch(bin+"/stopme", []string{"stopme"}, nil, r.arm); err != nil {
+	if tr.waker == nil {
+		t.Fatal("no waker: requests would each start a process")
+	}
+	if _, err := tr.Launch(bin+"/sigtarget", []string{"sigtarget", "1"}, nil, r.arm); err != nil {
 		t.Fatal(err)
 	}
 	tr.Run()
-	if _, err := tr.Launch("/bin/true", []string{"true"}, nil, r.arm); !errors.Is(err, errRunning) {
-		t.Errorf("Launch after Run: %v, want errRunning", err)
+	if _, err := tr.Launch("/bin/true", []string{"true"}, nil, r.arm); !errors.Is(err, errTwoWorkloads) {
+		t.Errorf("second Launch: %v, want errTwoWorkloads", err)
 	}
-	if _, err := tr.Attach(1, AttachOptions{}, r.arm); !errors.Is(err, errRunning) {
-		t.Errorf("Attach after Run: %v, want errRunning", err)
+	// A process started meanwhile, attached while following.
+	cmd := exec.Command(bin+"/sigtarget", "2")
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	stopAndWait(t, tr)
+	defer cmd.Process.Kill()
+	time.Sleep(50 * time.Millisecond) // its threads exist
+	before := tr.Stats()
+	a, err := tr.Attach(cmd.Process.Pid, AttachOptions{}, r.arm)
+	if err != nil || len(a.TIDs) != 3 {
+		t.Fatalf("Attach while running: %v, tids %v (want the 3 threads of sigtarget 2)", err, a.TIDs)
+	}
+	// Both go on forking (every 100 ms), and Stats sees it live.
+	time.Sleep(350 * time.Millisecond)
+	mid := tr.Stats()
+	if mid.Tasks < before.Tasks+3+2 || mid.Forks <= before.Forks || mid.Left < 5 {
+		t.Errorf("stats before %+v, after attach and 350 ms %+v: want 3 more tasks attached, forks counted, 5 or more followed", before, mid)
+	}
+	res := tr.Close()
+	if !res.Stopped || res.Stats.Left != 0 || !res.HaveWorkload || res.Workload.Signal() != unix.SIGKILL {
+		t.Errorf("Close: %+v; want stopped, the workload killed, nothing left", res)
+	}
+	// The attached process is let go, alive.
+	if st, tp := procState(t, cmd.Process.Pid); st == "t" || st == "T" || st == "Z" || tp != "0" {
+		t.Errorf("attached process after Close: state %s, tracer %s", st, tp)
+	}
+	if _, err := tr.Attach(cmd.Process.Pid, AttachOptions{}, r.arm); !errors.Is(err, errEnded) {
+		t.Errorf("Attach after the end: %v, want errEnded", err)
+	}
+	if s := tr.Stats(); s != res.Stats {
+		t.Errorf("Stats after the end %+v, want the final %+v", s, res.Stats)
+	}
+	r.balanced(t)
+	r.checkProcs(t)
+}
+
+// BenchmarkRequest is the time a request takes to be served while the
+// tracer follows a fork storm (a shell starting /bin/true in a loop): with
+// the waker, and with a process started per request as before it.
+func BenchmarkRequest(b *testing.B) {
+	for _, mode := range []string{"waker", "process-per-request"} {
+		b.Run(mode, func(b *testing.B) {
+			r := newRecorder()
+			tr, _ := Start(Options{Hooks: r})
+			if mode != "waker" {
+				tr.waker.dead.Store(true)
+			}
+			if _, err := tr.Launch("/bin/sh", []string{"sh", "-c", "while :; do /bin/true; done"}, nil, r.arm); err != nil {
+				b.Fatal(err)
+			}
+			tr.Run()
+			defer tr.Close()
+			time.Sleep(100 * time.Millisecond)
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				tr.Stats()
+				lat = append(lat, time.Since(t0))
+				time.Sleep(time.Millisecond) // the storm goes on between requests
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "µs-median")
+			b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds()), "µs-p90")
+		})
+	}
 }

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The launch stub and the waker are this same binary, re-executed. The
+// The launch stub and the wakers are this same binary, re-executed. The
 // package's init recognises them by their environment and never returns
 // into the program's main.
 const (
@@ -23,17 +23,13 @@ const (
 	// stub's two pipe fds, and the signal dispositions and mask to give
 	// the workload (sigstart sets).
 	stubEnv = "PERFPROF_LAUNCH_STUB"
+	// wakeEnv starts a one-shot waker (see Tracer.wake).
 	wakeEnv = "PERFPROF_WAKE"
 	// stubTasksEnv makes the stub create a task while held (tests).
 	stubTasksEnv = "PERFPROF_TEST_STUB_TASKS"
 )
 
 func init() {
-	if os.Getenv(wakeEnv) != "" {
-		// exit_group at once: os.Exit would run exit hooks (and a race
-		// build's would sleep), and the tracer waits for this exit.
-		unix.Exit(0)
-	}
 	if v, ok := os.LookupEnv(stubEnv); ok {
 		runStub(v)
 	}
@@ -138,12 +134,12 @@ const shell = "/bin/sh"
 // ArmFunc opens the devices for a task the tracer just took over (and
 // holds stopped, or for a launched workload, held before its exec). It runs
 // on the tracer thread.
-type ArmFunc func(tid, tgid, ppid int) ([]pidtree.Device, error)
+type ArmFunc func(task pidtree.Task) ([]pidtree.Device, error)
 
 // Launch starts path with argv and env as the workload: it is seized
 // before it runs its first instruction, armed, and then released to exec.
-// Its wait status is the Result's Workload. Launch must be called before
-// Run.
+// Its wait status is the Result's Workload. A tracer launches one
+// workload, before or after Run.
 func (t *Tracer) Launch(path string, argv, env []string, arm ArmFunc) (pid int, err error) {
 	if derr := t.do(func() { pid, err = t.launch(path, argv, env, arm) }); derr != nil {
 		return 0, derr
@@ -230,8 +226,14 @@ func (s *stub) release() error {
 	return err
 }
 
+// errTwoWorkloads is returned by a second Launch.
+var errTwoWorkloads = errors.New("follow: a tracer launches one workload")
+
 // launch runs on the tracer thread.
 func (t *Tracer) launch(path string, argv, env []string, arm ArmFunc) (int, error) {
+	if t.workload != 0 {
+		return 0, errTwoWorkloads
+	}
 	s, err := startStub(path, argv, env)
 	if err != nil {
 		return 0, err
@@ -243,10 +245,11 @@ func (t *Tracer) launch(path string, argv, env []string, arm ArmFunc) (int, erro
 	}
 	n, _ := t.tree.Insert(pid, pid, t.self, true)
 	n.Prelaunch = true
+	n.Proc = t.newProc()
 	t.workload = pid
 	t.stats.Tasks++
 	t.logf("LAUNCH %d %q", pid, path)
-	devs, err := arm(pid, pid, t.self)
+	devs, err := arm(n.Task())
 	for _, d := range devs {
 		t.tree.Link(n, d)
 	}

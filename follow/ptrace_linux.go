@@ -64,10 +64,12 @@ func eventMsg(pid int) (int, error) {
 }
 
 // wait blocks until a child or tracee changes state. __WALL makes it report
-// clone children (threads) too. EINTR is retried.
+// clone children (threads) too, WUNTRACED the stop of the waker, an
+// untraced child (a tracee's stops are reported without it). EINTR is
+// retried.
 func wait(ws *unix.WaitStatus) (int, error) {
 	for {
-		pid, err := unix.Wait4(-1, ws, unix.WALL, nil)
+		pid, err := unix.Wait4(-1, ws, unix.WALL|unix.WUNTRACED, nil)
 		if err != unix.EINTR {
 			return pid, err
 		}

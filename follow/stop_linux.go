@@ -148,13 +148,13 @@ func (t *Tracer) forward(sig unix.Signal, at time.Time) {
 func (t *Tracer) drain() {
 	for {
 		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WALL|unix.WNOHANG, nil)
+		pid, err := unix.Wait4(-1, &ws, unix.WALL|unix.WUNTRACED|unix.WNOHANG, nil)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil || pid <= 0 {
 			return
 		}
-		t.handle(pid, ws)
+		t.dispatch(pid, ws)
 	}
 }

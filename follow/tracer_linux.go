@@ -47,8 +47,9 @@ type Tracer struct {
 	log  io.Writer
 	self int
 
-	reqs chan request
-	done chan struct{}
+	reqs  chan request
+	done  chan struct{}
+	waker *waker // nil if it could not be started
 
 	// owned by the tracer goroutine
 	tree    *pidtree.Tree
@@ -59,6 +60,7 @@ type Tracer struct {
 	stopping   bool
 	graceTimer *time.Timer
 	workload   int
+	nproc      uint64 // the last Proc given
 	stats      Stats
 	lastYield  time.Time
 	// sigSeen[sig] is when a task of the workload's process last stopped
@@ -107,19 +109,32 @@ func Start(opt Options) (*Tracer, error) {
 	return t, nil
 }
 
-// errRunning is returned by Launch and Attach after Run.
-var errRunning = errors.New("follow: Launch and Attach must come before Run")
+// errEnded is returned by requests to a tracer that has ended.
+var errEnded = errors.New("follow: the tracer has ended")
 
-// do runs fn on the tracer thread and waits for it. Once Run started the
-// wait loop, requests are served only when it wakes: do refuses them.
+// do runs fn on the tracer thread and waits for it: before Run, or while
+// the wait loop runs (a waker wakes it). It fails once the tracer ended.
 func (t *Tracer) do(fn func()) error {
-	if t.running.Load() {
-		return errRunning
-	}
 	r := request{fn: fn, reply: make(chan struct{})}
-	t.reqs <- r
-	<-r.reply
-	return nil
+	select {
+	case t.reqs <- r:
+	case <-t.done:
+		return errEnded
+	}
+	if t.running.Load() {
+		t.wake()
+	}
+	select {
+	case <-r.reply:
+		return nil
+	case <-t.done:
+		select {
+		case <-r.reply: // served as the loop ended
+			return nil
+		default:
+			return errEnded
+		}
+	}
 }
 
 // serve is the tracer goroutine. It locks its thread for good: the thread
@@ -132,6 +147,11 @@ func (t *Tracer) serve(ready chan<- struct{}) {
 	// signal in this process; with the default disposition the kernel
 	// drops it (SIG_IGN would auto-reap our children: never that).
 	defaultSIGCHLD()
+	if w, err := startWaker(); err != nil {
+		t.logf("WAKER not started (%v): each request starts a process", err)
+	} else {
+		t.waker = w
+	}
 	close(ready)
 	for r := range t.reqs {
 		if r.fn == nil { // Run
@@ -142,6 +162,9 @@ func (t *Tracer) serve(ready chan<- struct{}) {
 		close(r.reply)
 	}
 	t.loop()
+	if t.waker != nil {
+		t.waker.close()
+	}
 	t.result.Stats = t.stats
 	t.result.Stats.Left = t.tree.Len()
 	close(t.done)
@@ -156,8 +179,33 @@ func (t *Tracer) Run() {
 		return
 	}
 	r := request{reply: make(chan struct{})}
-	t.reqs <- r
-	<-r.reply
+	select {
+	case t.reqs <- r:
+		<-r.reply
+	case <-t.done:
+	}
+}
+
+// Close lets go of every followed task, as Stop does, and waits until the
+// tracer has ended. It may be called before or after Run.
+func (t *Tracer) Close() Result {
+	t.Stop()
+	t.Run()
+	return t.Wait()
+}
+
+// Stats returns the tracer's counters now; Left is the number of tasks
+// followed at this moment. Once the tracer has ended, they are the final
+// ones.
+func (t *Tracer) Stats() Stats {
+	var s Stats
+	if err := t.do(func() {
+		s = t.stats
+		s.Left = t.tree.Len()
+	}); err != nil {
+		return t.Wait().Stats
+	}
+	return s
 }
 
 // Done is closed when the tracer has ended.
@@ -183,11 +231,14 @@ func (t *Tracer) post(fn func()) {
 	}
 }
 
-// wake makes the tracer's blocking wait4 return: it starts a child of this
-// process that exits at once. Its exit is a state change wait4 reports,
-// after which the loop serves pending requests. It costs a process start,
-// and is used only for rare requests (stop, shutdown checks).
+// wake makes the tracer's blocking wait4 return, so that the loop serves
+// the requests queued: it pokes the waker. If there is no waker, it
+// starts a child of this process that exits at once, whose exit wait4
+// reports: a process start per request.
 func (t *Tracer) wake() {
+	if t.waker != nil && t.waker.poke() {
+		return
+	}
 	// /proc/self/exe works even if the binary was replaced on disk.
 	_, err := syscall.ForkExec("/proc/self/exe", []string{"perfprof-wake"}, &syscall.ProcAttr{
 		Env: []string{wakeEnv + "=1"},
@@ -196,6 +247,13 @@ func (t *Tracer) wake() {
 		// Without a waker the request waits for the next tracee event.
 		t.logf("WAKE failed: %v", err)
 	}
+}
+
+// newProc returns a new process instance id. Precondition: on the tracer
+// thread.
+func (t *Tracer) newProc() uint64 {
+	t.nproc++
+	return t.nproc
 }
 
 // logf writes a -v line. On the stop path, call it under "if t.log !=
@@ -241,12 +299,22 @@ func (t *Tracer) loop() {
 			t.logf("WAIT: %v", err)
 			return
 		}
-		t.handle(pid, ws)
+		t.dispatch(pid, ws)
 		if now := time.Now(); now.Sub(t.lastYield) > yieldEvery {
 			t.lastYield = now
 			runtime.Gosched()
 		}
 	}
+}
+
+// dispatch acts on one wait result: the waker's, or a task's.
+// Precondition: on the tracer thread.
+func (t *Tracer) dispatch(pid int, ws unix.WaitStatus) {
+	if t.waker != nil && pid == t.waker.pid {
+		t.waker.handle(ws)
+		return
+	}
+	t.handle(pid, ws)
 }
 
 func (t *Tracer) serveRequests() {

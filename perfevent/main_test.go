@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/perfprof/perfprof/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -70,10 +72,7 @@ func requires(t testing.TB, caps ...capability) {
 	t.Helper()
 	for _, c := range caps {
 		if why := c.check(); why != "" {
-			if os.Getenv("PERFPROF_TEST_STRICT") == "1" {
-				t.Fatalf("requires %s: %s (PERFPROF_TEST_STRICT=1)", c.name, why)
-			}
-			t.Skipf("requires %s: %s", c.name, why)
+			testenv.Skip(t, "requires "+c.name+": "+why)
 		}
 	}
 }

@@ -41,11 +41,32 @@ func (p Phase) String() string {
 	return fmt.Sprintf("Phase(%d)", uint8(p))
 }
 
+// Task is a task's identity, as the tracer hands it to the devices.
+type Task struct {
+	TID  int // the task (thread)
+	TGID int // its process
+	PPID int // the parent of its process (0 if unknown)
+	// Proc tells processes apart where pids do not: the tracer gives a new
+	// one to each process it launches, attaches or sees created, and a
+	// thread has its process's. A process id the kernel reuses during a
+	// run gets a new Proc; an exec keeps it.
+	Proc uint64
+	// ParentProc is the Proc of the process that created this one (0 if
+	// that process is not followed).
+	ParentProc uint64
+}
+
+// Thread reports whether the task is a thread other than its process's
+// leader.
+func (t Task) Thread() bool { return t.TID != t.TGID }
+
 // Node is one followed task.
 type Node struct {
 	PID  int // the task's TID (the kernel's "pid" in ptrace and wait)
 	TGID int // its process
 	PPID int // the process that created its process (0 if unknown)
+	// Proc and ParentProc: see Task.
+	Proc, ParentProc uint64
 
 	Phase Phase
 	// Parent is the creating task while the handshake is pending (Phase
@@ -61,7 +82,6 @@ type Node struct {
 
 	// The fields below belong to the tracer; pidtree only stores them.
 
-	Listening bool // in group-stop, restarted with PTRACE_LISTEN
 	Prelaunch bool // a thread of the launch stub, before the workload's exec
 	Kind      uint8
 
@@ -70,6 +90,11 @@ type Node struct {
 
 	refs   int32
 	inTree bool
+}
+
+// Task returns n's identity.
+func (n *Node) Task() Task {
+	return Task{TID: n.PID, TGID: n.TGID, PPID: n.PPID, Proc: n.Proc, ParentProc: n.ParentProc}
 }
 
 func (n *Node) String() string {

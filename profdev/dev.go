@@ -2,21 +2,25 @@ package profdev
 
 import (
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 
 	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
 
-// Set is the devices of one run, all counting the same events.
+// Set is the observation of one run: one Dev for every task followed
+// now, all counting the same events. It keeps live devices only; each one
+// that ends becomes a Final handed to the sink.
 type Set struct {
 	specs []perfevent.Spec
+	sink  Sink
 
-	mu    sync.Mutex
-	devs  []*Dev         // every device opened, in order, alive or final
-	procs map[int]uint64 // process id (TGID) -> its current Proc, see Dev.Proc
-	nproc uint64
+	mu   sync.Mutex
+	live map[*Dev]struct{}
+	next uint64 // the last Dev.id given
 
 	opened   atomic.Int64
 	failures atomic.Int64
@@ -26,16 +30,27 @@ type Set struct {
 	seeds   []int // perfevent.Seed fds, guarded by mu
 }
 
-// NewSet returns an empty set counting specs.
-func NewSet(specs []perfevent.Spec) *Set {
-	return &Set{specs: specs}
+// Sink learns of the start and the end of every device of a Set (the
+// report model). Its methods are called on the goroutine that started or
+// ended the device (the tracer's, on its stop path: they must be quick),
+// never with the set's lock held. A device is Started before Read can
+// see it, and Ended after Read stops seeing it.
+type Sink interface {
+	Started(id uint64, t pidtree.Task, comm string)
+	Ended(f Final)
 }
 
-// FollowChildren says that the children of the tasks Open is given will
-// get devices of their own (Dev.Clone). Open then also seeds each process
+// NewSet returns an empty set counting specs, which tells sink (if not
+// nil) of each device's start and end.
+func NewSet(specs []perfevent.Spec, sink Sink) *Set {
+	return &Set{specs: specs, sink: sink, live: map[*Dev]struct{}{}}
+}
+
+// FollowChildren says that the children of the tasks Arm is given will
+// get devices of their own (Fork). Arm then also seeds each process
 // leader it is given (perfevent.Seed) when the set counts two events or
 // more, which makes the groups of the tasks it creates cheaper to open.
-// Call it before the first Open.
+// Call it before the first Arm.
 func (s *Set) FollowChildren() {
 	s.seeding = len(s.specs) > 1
 }
@@ -43,40 +58,32 @@ func (s *Set) FollowChildren() {
 // Specs returns the events the set counts.
 func (s *Set) Specs() []perfevent.Spec { return s.specs }
 
-// Dev is one counter group on one task.
+// Dev is the observation of one task: its counter group, from the moment
+// the task is armed or born to the moment it ends or is let go.
 type Dev struct {
 	set  *Set
-	TGID int
-	PPID int
-	// Proc tells processes apart when the kernel reuses a process id
-	// during a run: every new process gets a new Proc, and its threads
-	// share it. ParentProc is the Proc of the process that created it (0
-	// if that one is not followed).
-	Proc, ParentProc uint64
-
+	id   uint64
 	refs int32 // tracer goroutine only
 
-	mu       sync.Mutex
-	tid      int
-	group    *perfevent.Group // nil once closed
-	final    []perfevent.Value
-	comm     string
-	exited   bool
-	status   unix.WaitStatus
-	hasState bool
+	mu     sync.Mutex
+	task   pidtree.Task
+	comm   string
+	group  *perfevent.Group // nil once closed
+	exited bool
+	status unix.WaitStatus
 }
 
-// Open opens a Dev on task tid. With enableOnExec the counters start at
-// the task's next execve (a workload held before its exec); otherwise
-// they count at once.
-func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, error) {
-	d, err := s.open(tid, tgid, ppid, comm, enableOnExec, nil)
-	if err == nil && s.seeding && tid == tgid {
+// Arm opens a Dev on a task the tracer took over (attached, or launched
+// and held before its exec). With enableOnExec the counters start at the
+// task's next execve; otherwise they count at once.
+func (s *Set) Arm(t pidtree.Task, comm string, enableOnExec bool) (*Dev, error) {
+	d, err := s.open(t, comm, enableOnExec)
+	if err == nil && s.seeding && !t.Thread() {
 		// Only an optimisation: a task that cannot be seeded is counted
 		// all the same. Only process leaders are seeded, so that the fds
 		// do not grow with the threads of an attached process; the
 		// tasks a seeded task creates carry the seed on by themselves.
-		if fd, err := perfevent.Seed(tid); err == nil {
+		if fd, err := perfevent.Seed(t.TID); err == nil {
 			s.mu.Lock()
 			s.seeds = append(s.seeds, fd)
 			s.mu.Unlock()
@@ -85,22 +92,57 @@ func (s *Set) Open(tid, tgid, ppid int, comm string, enableOnExec bool) (*Dev, e
 	return d, err
 }
 
-// OpenNew opens a Dev on a task created by a task that has none (its open
-// failed): a new process if tid == tgid, else a thread of tgid.
-func (s *Set) OpenNew(tid, tgid, ppid int) (*Dev, error) {
-	s.mu.Lock()
-	parent := &Dev{TGID: -1, Proc: s.procs[ppid]} // stands for the unknown creator
-	if tid != tgid {
-		parent.TGID, parent.Proc = tgid, s.procs[tgid]
+// Fork gives task t, created by a followed task and held in its first
+// stop, the same observation as its creator: a clone of each of the
+// creator's devices of this set, or, if the creator has none (its open
+// failed), a new one, so that one failure does not cost a whole subtree
+// its counts. The counters see the task's first instruction.
+func (s *Set) Fork(t pidtree.Task, parent []pidtree.Device) ([]pidtree.Device, error) {
+	comm, found := "", false
+	for _, p := range parent {
+		if d, ok := p.(*Dev); ok && d.set == s {
+			d.mu.Lock()
+			comm, found = d.comm, true
+			d.mu.Unlock()
+			break
+		}
 	}
-	s.mu.Unlock()
-	return s.open(tid, tgid, ppid, "", false, parent)
+	if !found {
+		comm = commOf(t.TID)
+	}
+	d, err := s.open(t, comm, false)
+	if err != nil {
+		return nil, err
+	}
+	return []pidtree.Device{d}, nil
 }
 
-// open opens a Dev; parent is the device of the creating task, nil for a
-// task that was attached or launched.
-func (s *Set) open(tid, tgid, ppid int, comm string, enableOnExec bool, parent *Dev) (*Dev, error) {
-	g, err := perfevent.OpenGroup(s.specs, tid, perfevent.OpenOptions{EnableOnExec: enableOnExec})
+// Exec records that task t completed an execve and now runs comm. After
+// an exec from a non-leader thread, that thread has the leader's TID.
+func (s *Set) Exec(t pidtree.Task, comm string, devs []pidtree.Device) {
+	for _, p := range devs {
+		if d, ok := p.(*Dev); ok && d.set == s {
+			d.mu.Lock()
+			d.task, d.comm = t, comm
+			d.mu.Unlock()
+		}
+	}
+}
+
+// Exit records how a task ended, before its devices are released.
+func (s *Set) Exit(ws unix.WaitStatus, devs []pidtree.Device) {
+	for _, p := range devs {
+		if d, ok := p.(*Dev); ok && d.set == s {
+			d.mu.Lock()
+			d.exited, d.status = true, ws
+			d.mu.Unlock()
+		}
+	}
+}
+
+// open opens a Dev on t and makes it live.
+func (s *Set) open(t pidtree.Task, comm string, enableOnExec bool) (*Dev, error) {
+	g, err := perfevent.OpenGroup(s.specs, t.TID, perfevent.OpenOptions{EnableOnExec: enableOnExec})
 	if err != nil {
 		// A task that is gone (killed while held, or exited before it
 		// could be armed) is no failure to count.
@@ -109,43 +151,19 @@ func (s *Set) open(tid, tgid, ppid int, comm string, enableOnExec bool, parent *
 		}
 		return nil, err
 	}
-	d := &Dev{set: s, tid: tid, TGID: tgid, PPID: ppid, group: g, comm: comm}
+	d := &Dev{set: s, task: t, group: g, comm: comm}
 	s.opened.Add(1)
 	s.mu.Lock()
-	if s.procs == nil {
-		s.procs = make(map[int]uint64)
+	s.next++
+	d.id = s.next
+	s.mu.Unlock()
+	if s.sink != nil {
+		s.sink.Started(d.id, t, comm)
 	}
-	switch {
-	case parent != nil && parent.TGID == tgid && parent.Proc != 0:
-		// A new thread of the parent's process.
-		d.Proc, d.ParentProc = parent.Proc, parent.ParentProc
-	case parent != nil:
-		// A new process: its id may be an old one's, reused.
-		s.nproc++
-		d.Proc, d.ParentProc = s.nproc, parent.Proc
-		s.procs[tgid] = d.Proc
-	default:
-		// Attached or launched: threads of one process share a Proc.
-		if d.Proc = s.procs[tgid]; d.Proc == 0 {
-			s.nproc++
-			d.Proc = s.nproc
-			s.procs[tgid] = d.Proc
-		}
-		d.ParentProc = s.procs[ppid]
-	}
-	s.devs = append(s.devs, d)
+	s.mu.Lock()
+	s.live[d] = struct{}{}
 	s.mu.Unlock()
 	return d, nil
-}
-
-// Clone opens the same events on a new task tid, which inherits d's
-// command name. It is called while tid is held in its first stop, so the
-// counters see its first instruction.
-func (d *Dev) Clone(tid, tgid, ppid int) (*Dev, error) {
-	d.mu.Lock()
-	comm := d.comm
-	d.mu.Unlock()
-	return d.set.open(tid, tgid, ppid, comm, false, d)
 }
 
 func (s *Set) fail(err error) {
@@ -166,19 +184,11 @@ func (s *Set) Failures() (int, error) {
 // Opened returns how many devices were opened.
 func (s *Set) Opened() int { return int(s.opened.Load()) }
 
-// Live returns how many devices are still open.
+// Live returns how many devices are open.
 func (s *Set) Live() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	for _, d := range s.devs {
-		d.mu.Lock()
-		if d.group != nil {
-			n++
-		}
-		d.mu.Unlock()
-	}
-	return n
+	return len(s.live)
 }
 
 // Use takes a reference on d; it fails once d is closed.
@@ -190,8 +200,8 @@ func (d *Dev) Use() bool {
 	return true
 }
 
-// Unuse drops a reference. The last one reads the final counts and closes
-// the counters: the task is gone or no longer followed.
+// Unuse drops a reference. The last one ends the observation: the task is
+// gone or no longer followed (see Close).
 func (d *Dev) Unuse() {
 	if d.refs <= 0 {
 		return
@@ -203,75 +213,65 @@ func (d *Dev) Unuse() {
 	}
 }
 
-// Close reads the final counts and closes the counters. It is idempotent.
+// Close ends the observation: it reads the final counts, closes the
+// counters, takes d out of the live devices and hands its Final to the
+// set's sink. It is idempotent.
 func (d *Dev) Close() {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.group == nil {
+		d.mu.Unlock()
 		return
 	}
-	vals := make([]perfevent.Value, d.group.Len())
-	if err := d.group.Read(vals); err == nil {
-		d.final = vals
-	}
+	f := Final{ID: d.id, Task: d.task, Comm: d.comm, Exited: d.exited, Status: d.status,
+		Values: make([]perfevent.Value, d.group.Len())}
+	f.Valid = d.group.Read(f.Values) == nil
 	d.group.Close()
 	d.group = nil
-}
-
-// FD returns the leader's file descriptor, -1 once closed. poll(2) on it
-// reports POLLHUP when the task has exited.
-func (d *Dev) FD() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.group == nil {
-		return -1
+	d.mu.Unlock()
+	s := d.set
+	s.mu.Lock()
+	delete(s.live, d)
+	s.mu.Unlock()
+	if s.sink != nil {
+		s.sink.Ended(f)
 	}
-	return d.group.FDs()[0]
 }
 
-// SetExit records how the task ended.
-func (d *Dev) SetExit(ws unix.WaitStatus) {
-	d.mu.Lock()
-	d.exited, d.status, d.hasState = true, ws, true
-	d.mu.Unlock()
-}
-
-// SetComm records the task's command name.
-func (d *Dev) SetComm(comm string) {
-	d.mu.Lock()
-	d.comm = comm
-	d.mu.Unlock()
-}
-
-// Rename records an exec: the task is now tid (a non-leader thread that
-// exec'd takes its leader's TID) and runs comm.
-func (d *Dev) Rename(tid int, comm string) {
-	d.mu.Lock()
-	d.tid, d.comm = tid, comm
-	d.mu.Unlock()
-}
-
-// Counts is one device's reading.
+// Counts is a live device's reading.
 type Counts struct {
-	TID, TGID, PPID  int
-	Proc, ParentProc uint64 // see Dev.Proc
-	Comm             string
-	// Exited is true once the task was reaped; Status is then valid.
-	Exited bool
-	Status unix.WaitStatus
-	// Closed is true when the counters are final (task gone or detached).
-	Closed bool
-	// Valid is false when the counters could not be read.
+	ID uint64 // the device: a Final with this ID ends it
+	pidtree.Task
+	Comm string
+	// Valid is false when the counters could not be read, or the device
+	// was closed while the set was read (its Final carries its counts).
 	Valid  bool
 	Values []perfevent.Value
 }
 
-// Read reads every device of the set into dst (reusing its storage) and
-// returns it. Live devices are read now; closed ones give their final
-// counts.
+// Final is what remains of a device once it ended: its last counts and how
+// its task ended.
+type Final struct {
+	ID uint64
+	pidtree.Task
+	Comm string
+	// Exited is true if the task was reaped; Status is then valid.
+	// Otherwise it was let go alive (detached) or the run ended.
+	Exited bool
+	Status unix.WaitStatus
+	// Valid is false when the final counts could not be read.
+	Valid  bool
+	Values []perfevent.Value
+}
+
+// Read reads every live device into dst (reusing its storage) and returns
+// it. A device that ends while Read runs is read as not Valid: count it
+// by its Final.
 func (s *Set) Read(dst []Counts) []Counts {
 	s.mu.Lock()
-	devs := s.devs[:len(s.devs):len(s.devs)]
+	devs := make([]*Dev, 0, len(s.live))
+	for d := range s.live {
+		devs = append(devs, d)
+	}
 	s.mu.Unlock()
 	n := len(s.specs)
 	if cap(dst) < len(devs) {
@@ -292,30 +292,19 @@ func (s *Set) Read(dst []Counts) []Counts {
 func (d *Dev) read(c *Counts) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	c.TID, c.TGID, c.PPID, c.Comm = d.tid, d.TGID, d.PPID, d.comm
-	c.Proc, c.ParentProc = d.Proc, d.ParentProc
-	c.Exited, c.Status = d.exited, d.status
-	c.Closed = d.group == nil
-	c.Valid = true
-	if d.group != nil {
-		if err := d.group.Read(c.Values); err != nil {
-			c.Valid = false
-		}
-		return
-	}
-	if d.final == nil {
-		c.Valid = false
-		clear(c.Values)
-		return
-	}
-	copy(c.Values, d.final)
+	c.ID, c.Task, c.Comm = d.id, d.task, d.comm
+	c.Valid = d.group != nil && d.group.Read(c.Values) == nil
 }
 
-// Close closes every device still open (reading their final counts), and
-// the seeds.
+// Close ends every live device (their tasks are let go: the run ends), and
+// closes the seeds.
 func (s *Set) Close() {
 	s.mu.Lock()
-	devs, seeds := s.devs, s.seeds
+	devs := make([]*Dev, 0, len(s.live))
+	for d := range s.live {
+		devs = append(devs, d)
+	}
+	seeds := s.seeds
 	s.seeds = nil
 	s.mu.Unlock()
 	for _, d := range devs {
@@ -324,4 +313,22 @@ func (s *Set) Close() {
 	for _, fd := range seeds {
 		unix.Close(fd)
 	}
+}
+
+// commOf returns the command name of tid, "" if it is gone.
+func commOf(tid int) string {
+	var buf [64]byte
+	fd, err := unix.Open("/proc/"+strconv.Itoa(tid)+"/comm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return ""
+	}
+	n, _ := unix.Read(fd, buf[:])
+	unix.Close(fd)
+	if n <= 0 {
+		return ""
+	}
+	if buf[n-1] == '\n' {
+		n--
+	}
+	return string(buf[:n])
 }

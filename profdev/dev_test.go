@@ -5,42 +5,73 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/testenv"
 	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("PERFPROF_TEST_STRICT") == "1" {
-			t.Fatal("needs root (perf events on other tasks); PERFPROF_TEST_STRICT=1")
-		}
-		t.Skip("needs root")
-	}
+	testenv.RequireRoot(t, "perf events on other tasks")
 }
 
-// TestCloneLifecycle opens a device on a child process, clones it onto a
-// second one, and checks reference counting, final reads and the report.
-func TestCloneLifecycle(t *testing.T) {
+// task returns the Task of process pid, a child of ours.
+func task(pid int, proc uint64) pidtree.Task {
+	return pidtree.Task{TID: pid, TGID: pid, PPID: os.Getpid(), Proc: proc}
+}
+
+// finals is a Sink that collects the Finals of a set.
+type finals struct {
+	mu      sync.Mutex
+	started int
+	fs      []Final
+}
+
+func (f *finals) Started(uint64, pidtree.Task, string) {
+	f.mu.Lock()
+	f.started++
+	f.mu.Unlock()
+}
+
+func (f *finals) Ended(x Final) {
+	f.mu.Lock()
+	f.fs = append(f.fs, x)
+	f.mu.Unlock()
+}
+
+func (f *finals) all() []Final {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Final(nil), f.fs...)
+}
+
+// TestForkLifecycle arms a device on a child process, forks it onto a
+// second one, and checks reference counting, live reads and that each
+// ends as one Final, with how its task ended.
+func TestForkLifecycle(t *testing.T) {
 	requireRoot(t)
 	specs, err := perfevent.Parse("task-clock,page-faults")
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := NewSet(specs)
+	var fin finals
+	set := NewSet(specs, &fin)
 	// Two processes that burn CPU until killed.
 	pids := startProcs(t, 2, "/bin/sh", "-c", "while :; do :; done")
-	d, err := set.Open(pids[0], pids[0], os.Getpid(), "sh", false)
+	d, err := set.Arm(task(pids[0], 1), "sh", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := d.Clone(pids[1], pids[1], os.Getpid())
-	if err != nil {
-		t.Fatal(err)
+	cs, err := set.Fork(pidtree.Task{TID: pids[1], TGID: pids[1], PPID: pids[0], Proc: 2, ParentProc: 1}, []pidtree.Device{d})
+	if err != nil || len(cs) != 1 {
+		t.Fatal(cs, err)
 	}
+	c := cs[0].(*Dev)
 	if !d.Use() || !c.Use() || !c.Use() {
 		t.Fatal("Use failed on open devices")
 	}
@@ -50,45 +81,93 @@ func TestCloneLifecycle(t *testing.T) {
 		t.Fatalf("%d counts, %d live, %d opened; want 2", len(counts), set.Live(), set.Opened())
 	}
 	for _, k := range counts {
-		if !k.Valid || k.Closed || k.Values[0].Raw == 0 {
+		if !k.Valid || k.Values[0].Raw == 0 {
 			t.Errorf("live reading %+v: want a valid non-zero task-clock", k)
 		}
 		if k.Comm != "sh" {
 			t.Errorf("comm %q, want the parent's", k.Comm)
 		}
 	}
-	// The last Unuse closes, with a final reading.
+	// The last Unuse ends the device: out of the live ones, one Final.
 	c.Unuse()
-	if c.FD() < 0 {
-		t.Error("closed with a reference left")
+	if set.Live() != 2 || len(fin.all()) != 0 {
+		t.Error("ended with a reference left")
 	}
 	c.Unuse()
-	if c.FD() >= 0 || c.Use() {
-		t.Error("still open (or usable) after the last Unuse")
+	if c.Use() || set.Live() != 1 {
+		t.Error("still live (or usable) after the last Unuse")
 	}
-	final := set.Read(nil)[1].Values[0].Raw
-	time.Sleep(20 * time.Millisecond)
-	if again := set.Read(nil)[1]; !again.Closed || again.Values[0].Raw != final || final == 0 {
-		t.Errorf("closed device: %+v, first final %d; want a fixed non-zero count", again, final)
+	fs := fin.all()
+	if len(fs) != 1 || fs[0].TID != pids[1] || fs[0].Proc != 2 || fs[0].ParentProc != 1 || fs[0].Exited || !fs[0].Valid || fs[0].Values[0].Raw == 0 {
+		t.Fatalf("finals %+v: want one, of %d (Proc 2 from 1), let go alive, with counts", fs, pids[1])
 	}
-	d.SetExit(unix.WaitStatus(9))
-	d.Rename(1, "renamed")
+	if k := set.Read(nil); len(k) != 1 || k[0].TID != pids[0] {
+		t.Errorf("live after one ended: %+v", k)
+	}
+	renamed := task(pids[0], 1)
+	renamed.TID = 1
+	set.Exec(renamed, "renamed", []pidtree.Device{d})
+	set.Exit(unix.WaitStatus(9), []pidtree.Device{d})
 	d.Unuse()
-	k := set.Read(nil)[0]
-	if !k.Exited || k.Status != 9 || k.TID != 1 || k.Comm != "renamed" {
-		t.Errorf("after SetExit and Rename: %+v", k)
+	fs = fin.all()
+	if len(fs) != 2 || !fs[1].Exited || fs[1].Status != 9 || fs[1].TID != 1 || fs[1].Comm != "renamed" {
+		t.Errorf("after Exec and Exit: %+v", fs[1:])
 	}
-	if set.Live() != 0 {
+	if set.Live() != 0 || len(set.Read(nil)) != 0 {
 		t.Errorf("%d devices live at the end", set.Live())
+	}
+	set.Close()
+	if len(fin.all()) != 2 {
+		t.Errorf("Close made Finals of devices already ended")
+	}
+}
+
+// TestForkWithoutParentDevice: a task whose creator has no device (its
+// open failed) gets a new one, named after the task.
+func TestForkWithoutParentDevice(t *testing.T) {
+	requireRoot(t)
+	specs, _ := perfevent.Parse("task-clock")
+	set := NewSet(specs, nil)
+	defer set.Close()
+	pids := startProcs(t, 1, "sleep", "60")
+	devs, err := set.Fork(task(pids[0], 3), nil)
+	if err != nil || len(devs) != 1 {
+		t.Fatal(devs, err)
+	}
+	if k := set.Read(nil); len(k) != 1 || k[0].Comm != "sleep" || k[0].Proc != 3 {
+		t.Errorf("reading %+v, want comm sleep and Proc 3", k)
+	}
+}
+
+// TestCloseEndsLive: Close ends every live device, as let go.
+func TestCloseEndsLive(t *testing.T) {
+	requireRoot(t)
+	specs, _ := perfevent.Parse("task-clock")
+	var fin finals
+	set := NewSet(specs, &fin)
+	for i, pid := range startProcs(t, 3, "sleep", "60") {
+		if _, err := set.Arm(task(pid, uint64(i+1)), "sleep", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set.Close()
+	fs := fin.all()
+	if len(fs) != 3 || set.Live() != 0 {
+		t.Fatalf("finals %+v, %d live", fs, set.Live())
+	}
+	for _, f := range fs {
+		if f.Exited || !f.Valid {
+			t.Errorf("final %+v: want let go, valid", f)
+		}
 	}
 }
 
 func TestOpenFailureCounted(t *testing.T) {
 	requireRoot(t)
 	specs, _ := perfevent.Parse("task-clock")
-	set := NewSet(specs)
+	set := NewSet(specs, nil)
 	// A task that does not exist: not a failure (it is gone).
-	if _, err := set.Open(1<<22+7, 1<<22+7, 1, "", false); err == nil {
+	if _, err := set.Arm(pidtree.Task{TID: 1<<22 + 7, TGID: 1<<22 + 7}, "", false); err == nil {
 		t.Fatal("opened a counter on a missing task")
 	}
 	if n, _ := set.Failures(); n != 0 {
@@ -107,9 +186,9 @@ func TestCloneOntoExitedTaskNotCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := NewSet(specs)
+	set := NewSet(specs, nil)
 	pids := startProcs(t, 2, "sleep", "60")
-	d, err := set.Open(pids[0], pids[0], os.Getpid(), "sleep", false)
+	d, err := set.Arm(task(pids[0], 1), "sleep", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,11 +206,12 @@ func TestCloneOntoExitedTaskNotCounted(t *testing.T) {
 			break
 		}
 	}
-	if _, err := d.Clone(pids[1], pids[1], pids[0]); !errors.Is(err, perfevent.ErrNoTask) {
-		t.Errorf("Clone onto a zombie: %v, want ErrNoTask", err)
+	zombie := task(pids[1], 2)
+	if _, err := set.Fork(zombie, []pidtree.Device{d}); !errors.Is(err, perfevent.ErrNoTask) {
+		t.Errorf("Fork onto a zombie: %v, want ErrNoTask", err)
 	}
-	if _, err := set.OpenNew(pids[1], pids[1], pids[0]); !errors.Is(err, perfevent.ErrNoTask) {
-		t.Errorf("OpenNew on a zombie: %v, want ErrNoTask", err)
+	if _, err := set.Fork(zombie, nil); !errors.Is(err, perfevent.ErrNoTask) {
+		t.Errorf("Fork onto a zombie without a parent device: %v, want ErrNoTask", err)
 	}
 	if n, err := set.Failures(); n != 0 {
 		t.Errorf("%d failures (%v), want 0", n, err)
@@ -150,24 +230,26 @@ func BenchmarkClone(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pin.Close()
-	set := NewSet(specs)
+	set := NewSet(specs, nil)
 	tid := unix.Gettid()
-	d, err := set.Open(tid, tid, 0, "", false)
+	me := pidtree.Task{TID: tid, TGID: tid, Proc: 1}
+	d, err := set.Arm(me, "", false)
 	if err != nil {
 		b.Fatal(err)
 	}
+	parent := []pidtree.Device{d}
 	b.ReportAllocs()
 	for b.Loop() {
-		c, err := d.Clone(tid, tid, 0)
+		cs, err := set.Fork(me, parent)
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.Use()
-		c.Unuse()
+		cs[0].Use()
+		cs[0].Unuse()
 	}
 }
 
-// TestFollowChildrenSeeds: with FollowChildren and two events, Open seeds
+// TestFollowChildrenSeeds: with FollowChildren and two events, Arm seeds
 // a process leader (one more perf fd) but not a thread, with one event
 // nothing, and Close closes the seeds.
 func TestFollowChildrenSeeds(t *testing.T) {
@@ -180,7 +262,7 @@ func TestFollowChildrenSeeds(t *testing.T) {
 	pid := cmd.Process.Pid
 	for _, tc := range []struct {
 		events            string
-		leader, notLeader int // perf fds Open adds
+		leader, notLeader int // perf fds Arm adds
 	}{
 		{"task-clock,page-faults", 3, 2},
 		{"task-clock", 1, 1},
@@ -189,15 +271,15 @@ func TestFollowChildrenSeeds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		set := NewSet(specs)
+		set := NewSet(specs, nil)
 		set.FollowChildren()
 		before := perfFDs(t)
-		if _, err := set.Open(pid, pid, 1, "sleep", false); err != nil {
+		if _, err := set.Arm(pidtree.Task{TID: pid, TGID: pid, PPID: 1}, "sleep", false); err != nil {
 			t.Fatal(err)
 		}
 		afterLeader := perfFDs(t)
 		// The same task opened as if it were a thread of another process.
-		if _, err := set.Open(pid, pid+1, 1, "sleep", false); err != nil {
+		if _, err := set.Arm(pidtree.Task{TID: pid, TGID: pid + 1, PPID: 1}, "sleep", false); err != nil {
 			t.Fatal(err)
 		}
 		afterThread := perfFDs(t)

@@ -1,18 +1,31 @@
-// Package profdev holds perfprof's profiling devices: a Dev is one counter
-// group (one set of events) on one task, and a Set is every Dev of a run.
+// Package profdev owns the observation of each followed task, from the
+// moment it is armed or born to the moment it ends: a Dev is one task's
+// counter group (later also its ring), and a Set is the live Devs of a
+// run, all counting the same events.
 //
-// A Dev is opened for each task the tracer takes over and cloned, with
-// Clone, for each task created after that, while the new task is held in
-// its first stop. Devices are reference-counted with Use and Unuse (the
-// tracer's pidtree links them to tasks); when the last user goes, the Dev
-// reads its final counts and closes its file descriptors. The counts stay
-// in the Set for the report.
+//   - Arm opens a Dev on a task the tracer took over; Fork gives a task
+//     born under a followed one the same observation as its creator (a
+//     clone of its Dev, or a new one if the creator has none), while the
+//     new task is held in its first stop; Exec and Exit record what the
+//     tracer saw. The tracer's pidtree links Devs to tasks and releases
+//     them with Use and Unuse.
+//   - When the last user releases a Dev (the task was reaped, or let go),
+//     the Dev reads its final counts, closes its file descriptors and
+//     leaves the Set, which hands a compact Final to its sink (the report
+//     model): the Set holds live devices only, so its memory and fds
+//     follow the live tasks, not every task that ever lived.
+//   - Read reads the live Devs for a report.
 //
-// profdev knows nothing of ptrace: cmd/perfprof connects it to the tracer.
+// profdev knows nothing of ptrace: it sees tasks as pidtree.Task, whose
+// process identity (Proc) the tracer gives. cmd/perfprof connects it to
+// the tracer.
 //
 // # Concurrency
 //
-// Open, Clone, Use, Unuse and SetExit are called by the tracer goroutine;
-// Set.Read may run at the same time on another goroutine (interval
-// reports). Each Dev has its own lock, held for one read or one close.
+// Arm, Fork, Exec, Exit, Use and Unuse are called by the tracer goroutine;
+// Read may run at the same time on another goroutine (interval reports),
+// and so may Close at the end. Each Dev has its own lock, held for one
+// read or one close; the Set's lock guards the set of live Devs only, and
+// is never held while the sink runs. A Dev that ends while Read runs is
+// read as not Valid: it counts by its Final.
 package profdev

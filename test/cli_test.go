@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/perfprof/perfprof/internal/testenv"
 )
 
 func TestExitStatus(t *testing.T) {
@@ -140,13 +142,7 @@ func TestErrors(t *testing.T) {
 	})
 	t.Run("AlreadyTraced", func(t *testing.T) {
 		requires(t)
-		strace, err := exec.LookPath("strace")
-		if err != nil {
-			if strict {
-				t.Fatal("PERFPROF_TEST_STRICT=1 but strace is not in $PATH")
-			}
-			t.Skip("needs strace")
-		}
+		strace := testenv.Tool(t, "strace")
 		st := start(t, strace, "-o", os.DevNull, workload("sigtarget"), "1")
 		pid := st.expectPID("ready", 5*time.Second)
 		p, code := runPP(t, 10*time.Second, "-p", strconv.Itoa(pid))

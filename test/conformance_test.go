@@ -11,13 +11,13 @@ package test
 
 import (
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -551,7 +551,7 @@ func TestConformanceAlreadyTraced(t *testing.T) {
 	requires(t)
 	t.Run("StraceAndLive", func(t *testing.T) {
 		requires(t)
-		strace := lookTool(t, "strace")
+		strace := testenv.Tool(t, "strace")
 		st := start(t, strace, "-o", os.DevNull, workload("sigtarget"), "1")
 		spid := st.expectPID("ready", 5*time.Second)
 		tgt, pid := startTarget(t, 1)
@@ -594,7 +594,7 @@ func TestConformanceAlreadyTraced(t *testing.T) {
 	})
 	t.Run("Gdb", func(t *testing.T) {
 		requires(t)
-		gdb := lookTool(t, "gdb")
+		gdb := testenv.Tool(t, "gdb")
 		tgt, pid := startTarget(t, 1)
 		g := start(t, gdb, "-batch", "-nx", "-p", strconv.Itoa(pid), "-ex", "shell sleep 2")
 		if !waitFor(5*time.Second, func() bool { _, tr := taskState(pid, pid); return threadOf(tr, g.pid()) }) {
@@ -616,24 +616,12 @@ func TestConformanceAlreadyTraced(t *testing.T) {
 	})
 }
 
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if strict {
-			t.Fatalf("PERFPROF_TEST_STRICT=1 but %s is not in $PATH", name)
-		}
-		t.Skipf("needs %s", name)
-	}
-	return p
-}
-
 // Case 9, attached: counter opens fail mid-run under a low RLIMIT_NOFILE;
 // following goes on and detaching leaves nothing stopped. (The workload
 // case is TestFDLimit.)
 func TestConformanceFDLimitAttach(t *testing.T) {
 	requires(t)
-	prlimit := lookTool(t, "prlimit")
+	prlimit := testenv.Tool(t, "prlimit")
 	r := stormRun(t, stormOpts{total: 400, alive: 80, lifeMS: 40, timeout: 60 * time.Second,
 		wrap: []string{prlimit, "--nofile=24:24", "--"}, stopPerfprof: true})
 	if *r.rep.summary.CounterFailures == 0 {
@@ -683,7 +671,9 @@ func stormRun(t *testing.T, o stormOpts) stormResult {
 	tgt := start(t, confBin(t, "storm"), strconv.Itoa(o.total), strconv.Itoa(o.alive), strconv.Itoa(o.lifeMS))
 	pid := tgt.expectPID("ready", 5*time.Second)
 	out := reportPath(t)
-	argv := append(append([]string(nil), o.wrap...), ppBin, "-p", strconv.Itoa(pid), "--json", "-o", out)
+	// Every process keeps a row of its own (none is folded), so that each
+	// can be checked.
+	argv := append(append([]string(nil), o.wrap...), ppBin, "-p", strconv.Itoa(pid), "--json", "-o", out, "--fold-after", "1000000")
 	pp := start(t, argv...)
 	tgt.expect("traced", 10*time.Second)
 	waitAllTraced(t, pid, pp.pid())

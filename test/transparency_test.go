@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/perfprof/perfprof/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -167,7 +168,7 @@ func TestCtrlC(t *testing.T) {
 func TestCtrlCPython(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	python := needTool(t, "python3")
+	python := testenv.Tool(t, "python3")
 	script := filepath.Join(t.TempDir(), "save.py")
 	err := os.WriteFile(script, []byte(`import sys, time
 try:
@@ -243,20 +244,6 @@ func TestSecondSignal(t *testing.T) {
 		t.Errorf("stderr %q, want nothing", s)
 	}
 	assertGone(t, time.Second, pid)
-}
-
-// needTool returns the path of a program some tests need. It is set up by
-// scripts/setup.sh, so under PERFPROF_TEST_STRICT its absence fails.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if strict {
-			t.Fatalf("%s is not in $PATH (make setup installs it)", name)
-		}
-		t.Skipf("%s is not in $PATH", name)
-	}
-	return path
 }
 
 // sigLines returns the SigIgn and SigBlk lines of /proc/self/status as
@@ -577,7 +564,7 @@ func TestFollowItself(t *testing.T) {
 func TestTreeSkipsTraced(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	strace := needTool(t, "strace")
+	strace := testenv.Tool(t, "strace")
 	sh := start(t, "/bin/sh", "-c", strace+" -o /dev/null "+workload("sigtarget")+" 1 & "+workload("sigtarget")+" 1 & wait")
 	a := sh.expectPID("ready", 5*time.Second)
 	b := sh.expectPID("ready", 5*time.Second)

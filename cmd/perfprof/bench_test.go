@@ -12,6 +12,7 @@ import (
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/report"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,7 +55,11 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 				k := max(min(1000, b.N-done)-1, 1)
 				n := k + 1
 				done += n
-				set := profdev.NewSet(specs)
+				names := make([]string, len(specs))
+				for i := range specs {
+					names[i] = specs[i].Name
+				}
+				set := profdev.NewSet(specs, report.NewModel(report.Options{Events: names}))
 				set.FollowChildren()
 				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set}})
 				if err != nil {
@@ -65,8 +70,8 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 				saved, _ := unix.Dup(1)
 				unix.Dup2(devnull, 1)
 				_, err = tr.Launch(threadtree, []string{"threadtree", strconv.Itoa(k), "0", "0"}, nil,
-					func(tid, tgid, ppid int) ([]pidtree.Device, error) {
-						d, err := set.Open(tid, tgid, ppid, "threadtree", true)
+					func(t pidtree.Task) ([]pidtree.Device, error) {
+						d, err := set.Arm(t, "threadtree", true)
 						return []pidtree.Device{d}, err
 					})
 				unix.Dup2(saved, 1)

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/perfprof/perfprof/report"
 	"github.com/spf13/pflag"
 )
 
@@ -45,6 +46,8 @@ type config struct {
 	killAfter  time.Duration // how long a workload has to exit after a stop signal
 	exitN      int
 	perThread  bool
+	byComm     bool
+	foldAfter  int // ended rows kept before they are folded
 	output     string
 	json       bool
 	verbose    bool
@@ -88,6 +91,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.killAfter, "kill-after", defaultKillAfter, "after Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT), give the workload `D` to exit before its tasks are killed; 0 kills at once")
 	fs.IntVarP(&c.exitN, "exit-N", "N", 0, "stop after `N` interval reports")
 	fs.BoolVar(&c.perThread, "per-thread", false, "report per thread instead of per process")
+	fs.BoolVar(&c.byComm, "by-comm", false, "report per command name, with the number of processes")
+	fs.IntVar(&c.foldAfter, "fold-after", report.DefaultKeep, "keep `N` ended processes as rows of their own; fold the older ones by command name")
 	fs.StringVarP(&c.output, "output", "o", "", "write the report to `FILE` instead of standard output")
 	fs.BoolVar(&c.json, "json", false, "write one JSON object per line")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "log every ptrace event and action on standard error")
@@ -141,6 +146,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("--kill-after %v: must be positive or 0", c.killAfter)
 	case fs.Changed("kill-after") && len(c.argv) == 0:
 		return nil, usagef("--kill-after needs a COMMAND: attached processes are detached, never killed")
+	case c.byComm && c.perThread:
+		return nil, usagef("--by-comm and --per-thread do not go together: one row per command, or one per thread")
+	case c.foldAfter < 1:
+		return nil, usagef("--fold-after %d: must be at least 1", c.foldAfter)
 	case c.exitN < 0:
 		return nil, usagef("-N %d: must be positive", c.exitN)
 	case c.exitN > 0 && interval == 0:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/report"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -18,11 +19,11 @@ func TestParseArgs(t *testing.T) {
 		want *config // nil: error
 		err  string  // in the usage error
 	}{
-		{"pid list", []string{"-p", "1,2", "-p", "3"}, &config{pids: []int{1, 2, 3}, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
-		{"tids and events", []string{"-t", "7", "-e", "cs,faults", "-e", "task-clock"}, &config{tids: []int{7}, killAfter: defaultKillAfter, events: []string{"cs,faults", "task-clock"}}, ""},
-		{"workload", []string{"-i", "100", "-N", "3", "--", "make", "-j2"}, &config{argv: []string{"make", "-j2"}, interval: 100 * time.Millisecond, exitN: 3, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
-		{"workload without --", []string{"--json", "ls", "-l"}, &config{argv: []string{"ls", "-l"}, json: true, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
-		{"tree", []string{"--tree", "-p", "5", "--duration", "2s"}, &config{pids: []int{5}, tree: true, duration: 2 * time.Second, killAfter: defaultKillAfter, events: []string{"task-clock"}}, ""},
+		{"pid list", []string{"-p", "1,2", "-p", "3"}, &config{pids: []int{1, 2, 3}, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
+		{"tids and events", []string{"-t", "7", "-e", "cs,faults", "-e", "task-clock"}, &config{tids: []int{7}, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"cs,faults", "task-clock"}}, ""},
+		{"workload", []string{"-i", "100", "-N", "3", "--", "make", "-j2"}, &config{argv: []string{"make", "-j2"}, interval: 100 * time.Millisecond, exitN: 3, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
+		{"workload without --", []string{"--json", "ls", "-l"}, &config{argv: []string{"ls", "-l"}, json: true, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
+		{"tree", []string{"--tree", "-p", "5", "--duration", "2s"}, &config{pids: []int{5}, tree: true, duration: 2 * time.Second, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
 		{"no target", nil, nil, "no target"},
 		{"both", []string{"-p", "1", "--", "true"}, nil, "not both"},
 		{"bad pid", []string{"-p", "x1"}, nil, `"x1"`},
@@ -33,8 +34,11 @@ func TestParseArgs(t *testing.T) {
 		{"-N without -i", []string{"-N", "2", "-p", "1"}, nil, "give -i"},
 		{"negative duration", []string{"--duration", "-1s", "-p", "1"}, nil, "positive"},
 		{"unknown flag", []string{"--bogus"}, nil, "bogus"},
-		{"kill-after", []string{"--kill-after", "2s", "--", "make"}, &config{argv: []string{"make"}, killAfter: 2 * time.Second, events: []string{"task-clock"}}, ""},
-		{"kill-after 0", []string{"--kill-after=0", "--", "make"}, &config{argv: []string{"make"}, events: []string{"task-clock"}}, ""},
+		{"kill-after", []string{"--kill-after", "2s", "--", "make"}, &config{argv: []string{"make"}, killAfter: 2 * time.Second, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
+		{"kill-after 0", []string{"--kill-after=0", "--", "make"}, &config{argv: []string{"make"}, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
+		{"by-comm", []string{"--by-comm", "--fold-after", "5", "--", "make"}, &config{argv: []string{"make"}, byComm: true, killAfter: defaultKillAfter, foldAfter: 5, events: []string{"task-clock"}}, ""},
+		{"by-comm per thread", []string{"--by-comm", "--per-thread", "--", "make"}, nil, "do not go together"},
+		{"fold-after 0", []string{"--fold-after", "0", "--", "make"}, nil, "at least 1"},
 		{"kill-after without a command", []string{"--kill-after", "2s", "-p", "1"}, nil, "needs a COMMAND"},
 		{"negative kill-after", []string{"--kill-after", "-1s", "--", "true"}, nil, "--kill-after -1s"},
 	}
@@ -58,29 +62,6 @@ func TestParseArgs(t *testing.T) {
 	}
 	if c, err := parseArgs([]string{"-h"}, io.Discard); c != nil || err != nil {
 		t.Errorf("-h: %v, %v; want nothing to run", c, err)
-	}
-}
-
-func TestTreeOrder(t *testing.T) {
-	rows := []*row{
-		{pid: 30, ppid: 20, proc: 4, parentProc: 3, comm: "grandchild"},
-		{pid: 10, ppid: 1, proc: 1, comm: "root"},
-		{pid: 20, ppid: 10, proc: 3, parentProc: 1, comm: "child"},
-		{pid: 11, ppid: 10, proc: 2, parentProc: 1, comm: "child0"},
-		{pid: 99, ppid: 98, proc: 5, comm: "other root"},
-		// pid 20 reused by a process that root forked later: a row of
-		// its own, under root.
-		{pid: 20, ppid: 10, proc: 6, parentProc: 1, comm: "child again"},
-	}
-	var got []string
-	for _, r := range treeOrder(rows) {
-		got = append(got, strings.Repeat(" ", r.depth)+r.comm)
-	}
-	// grandchild came first in the input but belongs under child: it is
-	// shown once, under its parent; siblings are in pid order.
-	want := []string{"root", " child0", " child", "  grandchild", " child again", "other root"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("order %q, want %q", got, want)
 	}
 }
 

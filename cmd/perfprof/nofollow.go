@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/perfprof/perfprof/follow"
-	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
 
@@ -15,10 +15,13 @@ import (
 // counted).
 func (s *session) runNoFollow() int {
 	c := s.cfg
-	var devs []*profdev.Dev
-	open := func(tid, tgid int, enableOnExec bool) error {
-		st := follow.Comm(tid)
-		d, err := s.set.Open(tid, tgid, 0, st, enableOnExec)
+	var devs []pidtree.Device
+	procs := map[int]uint64{} // a Proc for each process, as the tracer would give
+	open := func(tid, tgid int, comm string, enableOnExec bool) error {
+		if procs[tgid] == 0 {
+			procs[tgid] = uint64(len(procs) + 1)
+		}
+		d, err := s.set.Arm(pidtree.Task{TID: tid, TGID: tgid, Proc: procs[tgid]}, comm, enableOnExec)
 		if err != nil {
 			return err
 		}
@@ -28,14 +31,13 @@ func (s *session) runNoFollow() int {
 	workload := 0
 	if len(c.argv) > 0 {
 		pid, err := follow.LaunchUntraced(c.path, c.argv, os.Environ(), func(pid int) error {
-			return open(pid, pid, true)
+			return open(pid, pid, filepath.Base(c.path), true)
 		})
 		if err != nil {
 			s.fail(err)
 			return exitFailure
 		}
 		workload = pid
-		devs[0].SetComm(filepath.Base(c.path))
 	}
 	for _, pid := range c.pids {
 		tids, err := follow.Threads(pid)
@@ -44,14 +46,18 @@ func (s *session) runNoFollow() int {
 			continue
 		}
 		for _, tid := range tids {
-			if err := open(tid, pid, false); err != nil {
+			if err := open(tid, pid, follow.Comm(tid), false); err != nil {
 				s.fail(err)
 			}
 		}
 	}
 	for _, tid := range c.tids {
-		tgid := tid
-		if err := open(tid, tgid, false); err != nil {
+		tgid := follow.ProcessOf(tid) // a thread is reported in its process
+		if tgid == 0 {
+			s.errorf("attach to %d: no such process", tid)
+			continue
+		}
+		if err := open(tid, tgid, follow.Comm(tid), false); err != nil {
 			s.fail(err)
 		}
 	}
@@ -138,9 +144,7 @@ func (s *session) runNoFollow() int {
 	<-done
 	code := exitOK
 	if workload != 0 {
-		for _, d := range devs[:1] {
-			d.SetExit(status)
-		}
+		s.set.Exit(status, devs[:1])
 		if status.Signaled() {
 			code = 128 + int(status.Signal())
 		} else {

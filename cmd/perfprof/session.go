@@ -15,6 +15,7 @@ import (
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/report"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,8 +25,9 @@ type session struct {
 	stdout, stderr io.Writer
 
 	set   *profdev.Set
+	model *report.Model
+	names []string // the events' names, in -e order
 	out   *output
-	rep   *reporter
 	sigc  chan os.Signal // stop signals, caught from the start
 	start time.Time
 	left  int // tasks the tracer still held at its end (zombies left to the kernel)
@@ -139,8 +141,11 @@ func (s *session) run() int {
 		defer stop()
 	}
 	s.out = newOutput(w, c.json)
-	s.set = profdev.NewSet(specs)
-	s.rep = newReporter(s.set, s.out, c.perThread)
+	for _, sp := range specs {
+		s.names = append(s.names, sp.Name)
+	}
+	s.model = report.NewModel(report.Options{Events: s.names, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
+	s.set = profdev.NewSet(specs, s.model)
 	s.start = time.Now()
 
 	var code int
@@ -222,8 +227,8 @@ func (s *session) runFollow() int {
 		s.fail(err)
 		return exitFailure
 	}
-	arm := func(tid, tgid, ppid int) ([]pidtree.Device, error) {
-		d, err := s.set.Open(tid, tgid, ppid, follow.Comm(tid), false)
+	arm := func(t pidtree.Task) ([]pidtree.Device, error) {
+		d, err := s.set.Arm(t, follow.Comm(t.TID), false)
 		if errors.Is(err, perfevent.ErrNoTask) {
 			return nil, nil // it exited while we attached
 		}
@@ -236,8 +241,8 @@ func (s *session) runFollow() int {
 	var forward func(unix.Signal, time.Time) // the workload's, nil when attaching
 	if len(c.argv) > 0 {
 		comm := filepath.Base(c.path)
-		_, err := tr.Launch(c.path, c.argv, os.Environ(), func(tid, tgid, ppid int) ([]pidtree.Device, error) {
-			d, err := s.set.Open(tid, tgid, ppid, comm, true)
+		_, err := tr.Launch(c.path, c.argv, os.Environ(), func(t pidtree.Task) ([]pidtree.Device, error) {
+			d, err := s.set.Arm(t, comm, true)
 			if err != nil {
 				return nil, err
 			}
@@ -245,9 +250,7 @@ func (s *session) runFollow() int {
 		})
 		if err != nil {
 			s.fail(err)
-			tr.Stop()
-			tr.Run()
-			tr.Wait()
+			tr.Close()
 			return exitFailure
 		}
 		attached++
@@ -378,7 +381,7 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 			failed = nil
 			stop()
 		case <-tick:
-			s.rep.report(false)
+			s.report(false)
 			reports++
 			if c.exitN > 0 && reports >= c.exitN {
 				stop()
@@ -388,10 +391,15 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 	}
 }
 
+// report writes a report: an interval one, or the final one.
+func (s *session) report(final bool) {
+	writeReport(s.out, s.names, s.model.Report(s.set.Read, final), time.Since(s.start))
+}
+
 // finish prints the final report and the summary, and returns code.
 func (s *session) finish(tasks, forks, code int) int {
 	s.set.Close()
-	s.rep.report(true)
+	s.report(true)
 	failures, ferr := s.set.Failures()
 	elapsed := time.Since(s.start)
 	var ru unix.Rusage

@@ -144,6 +144,7 @@ type summary struct {
 	Forks           int   `json:"forks"`
 	CounterFailures int   `json:"counter_failures"`
 	DurationNs      int64 `json:"duration_ns"`
+	PerfprofCPUNs   int64 `json:"perfprof_cpu_ns"`
 }
 
 type holdResult struct {

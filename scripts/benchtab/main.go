@@ -2,6 +2,12 @@
 // follower of ../shared/bench, interleaved and side by side, and prints
 // one plain-text report: `go run ./scripts/benchtab [-rounds N] [-quick]`.
 //
+// With -baseline PATH, a second perfprof binary (the "old" one) runs with
+// the same events beside the measured one (the "new" one) in every round,
+// and an A/B table gives new/old per workload. With -storm N, a fork storm
+// of N short-lived processes (and as many threads) runs under perfprof -p
+// -i 1000, and its memory and fds are sampled (see storm.go).
+//
 // Every figure is a ratio taken within one run: the machines are noisy and
 // absolute times move from run to run. The main figure is perfprof's added
 // µs per operation over the bare workload (same round) divided by the
@@ -32,10 +38,12 @@ type config struct {
 	shared     string
 	benchDir   string
 	perfprof   string
+	baseline   string // -baseline: the "old" perfprof of the A/B, or ""
 	strace     string
 	perf       string
 	tracepoint bool
 	timeout    time.Duration
+	storm      stormConfig
 	notes      []string
 	harnessErr []string
 }
@@ -85,6 +93,25 @@ var tools = []tool{
 		}
 		return append([]string{c.perfprof, "-o", "/dev/null", "-e", "sched:sched_switch", "--"}, w...)
 	}},
+	// The baseline binary of an A/B (-baseline), with the same events.
+	{"ob1", "baseline perfprof -e " + events1, func(c *config, w []string) []string {
+		if c.baseline == "" {
+			return nil
+		}
+		return append([]string{c.baseline, "-o", "/dev/null", "-e", events1, "--"}, w...)
+	}},
+	{"ob3", "baseline perfprof -e " + events3, func(c *config, w []string) []string {
+		if c.baseline == "" {
+			return nil
+		}
+		return append([]string{c.baseline, "-o", "/dev/null", "-e", events3, "--"}, w...)
+	}},
+	{"obtp", "baseline perfprof -e sched:sched_switch", func(c *config, w []string) []string {
+		if c.baseline == "" || !c.tracepoint {
+			return nil
+		}
+		return append([]string{c.baseline, "-o", "/dev/null", "-e", "sched:sched_switch", "--"}, w...)
+	}},
 	{"strace", "strace -f -qq -e trace=none", func(c *config, w []string) []string {
 		if c.strace == "" {
 			return nil
@@ -97,6 +124,23 @@ var tools = []tool{
 		}
 		return append([]string{c.perf, "stat", "-o", "/dev/null", "-e", "task-clock,page-faults", "--"}, w...)
 	}},
+}
+
+// abPairs maps each tool of the measured perfprof to the same tool run
+// with the baseline binary (-baseline).
+var abPairs = []struct{ new, old, events string }{
+	{"pp1", "ob1", "1 ev"},
+	{"pp3", "ob3", "3 ev"},
+	{"pptp", "obtp", "sched_switch"},
+}
+
+func abPartner(k string) string {
+	for _, p := range abPairs {
+		if p.new == k {
+			return p.old
+		}
+	}
+	return ""
 }
 
 func toolByKey(k string) tool {
@@ -120,13 +164,20 @@ func (w *workload) argv(c *config) []string {
 	return append([]string{c.bin(w.args[0])}, w.args[1:]...)
 }
 
-func newWorkload(args []string, tracepoint bool) *workload {
+func newWorkload(args []string, tracepoint, ab bool) *workload {
 	ts := []string{"bare", "ref", "pp1", "pp3", "strace", "perfstat"}
 	if tracepoint {
 		ts = append(ts, "pptp")
 	}
 	if args[0] == "spawnloop" { // the only workload whose tasks exec
 		ts = append(ts, "refx")
+	}
+	if ab { // the baseline's runs, each paired with the new binary's
+		for _, k := range ts {
+			if o := abPartner(k); o != "" {
+				ts = append(ts, o)
+			}
+		}
 	}
 	return &workload{label: strings.Join(args, " "), args: args, tools: ts,
 		vals: map[string][]float64{}, errs: map[string][]string{}}
@@ -140,6 +191,12 @@ func main() {
 	flag.StringVar(&cfg.perfprof, "perfprof", "", "perfprof binary to measure (default: build bin/perfprof)")
 	flag.StringVar(&cfg.shared, "shared", "", "shared bench directory (default ../shared/bench beside the repository)")
 	flag.DurationVar(&cfg.timeout, "timeout", 120*time.Second, "limit for one workload run")
+	flag.StringVar(&cfg.baseline, "baseline", "", "A/B: a second (\"old\") perfprof binary, run with the same events beside the measured one in every round")
+	flag.IntVar(&cfg.storm.procs, "storm", 0, "run the storm memory benchmark with N short-lived processes (and N threads) under perfprof -p -i 1000 (0: off)")
+	flag.IntVar(&cfg.storm.alive, "storm-alive", 200, "storm: at most this many tasks alive at once (half processes, half threads)")
+	flag.IntVar(&cfg.storm.lifeMS, "storm-life", 5, "storm: how long each task lives, in ms")
+	flag.DurationVar(&cfg.storm.timeout, "storm-timeout", 30*time.Minute, "storm: limit for one storm run")
+	flag.BoolVar(&cfg.storm.only, "storm-only", false, "run the storm benchmark alone (with -storm N), none of the other sections")
 	flag.Parse()
 	roundsSet := false
 	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
@@ -148,6 +205,14 @@ func main() {
 	}
 	if cfg.rounds < 1 {
 		fmt.Fprintln(os.Stderr, "benchtab: -rounds must be at least 1")
+		os.Exit(2)
+	}
+	if cfg.storm.procs < 0 || (cfg.storm.only && cfg.storm.procs == 0) {
+		fmt.Fprintln(os.Stderr, "benchtab: -storm N needs N > 0 (and -storm-only needs -storm N)")
+		os.Exit(2)
+	}
+	if cfg.storm.procs > 0 && (cfg.storm.alive < 4 || cfg.storm.lifeMS < 0) {
+		fmt.Fprintln(os.Stderr, "benchtab: -storm-alive must be at least 4 and -storm-life at least 0")
 		os.Exit(2)
 	}
 	root, err := findRoot()
@@ -167,39 +232,61 @@ func main() {
 		os.Exit(1)
 	}
 
+	load0 := loadavg()
 	var wls []*workload
-	if cfg.quick {
-		wls = []*workload{
-			newWorkload([]string{"forkloop", "300"}, cfg.tracepoint),
-			newWorkload([]string{"threadloop", "600"}, false),
-			newWorkload([]string{"spawnloop", "100"}, false),
-			newWorkload([]string{"fanout", "8", "30"}, false),
-			newWorkload([]string{"fanout", "8", "30", "t"}, false),
+	var cpu []*cpuRow
+	var hold []*holdResult
+	var idle *idleResult
+	if !cfg.storm.only {
+		ab := cfg.baseline != ""
+		if cfg.quick {
+			wls = []*workload{
+				newWorkload([]string{"forkloop", "300"}, cfg.tracepoint, ab),
+				newWorkload([]string{"threadloop", "600"}, false, ab),
+				newWorkload([]string{"spawnloop", "100"}, false, ab),
+				newWorkload([]string{"fanout", "8", "30"}, false, ab),
+				newWorkload([]string{"fanout", "8", "30", "t"}, false, ab),
+			}
+		} else {
+			wls = []*workload{
+				newWorkload([]string{"forkloop", "1000"}, cfg.tracepoint, ab),
+				newWorkload([]string{"threadloop", "2000"}, false, ab),
+				newWorkload([]string{"spawnloop", "300"}, false, ab),
+				newWorkload([]string{"fanout", "8", "100"}, false, ab),
+				newWorkload([]string{"fanout", "8", "100", "t"}, false, ab),
+			}
 		}
-	} else {
-		wls = []*workload{
-			newWorkload([]string{"forkloop", "1000"}, cfg.tracepoint),
-			newWorkload([]string{"threadloop", "2000"}, false),
-			newWorkload([]string{"spawnloop", "300"}, false),
-			newWorkload([]string{"fanout", "8", "100"}, false),
-			newWorkload([]string{"fanout", "8", "100", "t"}, false),
+		runRounds(cfg, wls)
+		cpu = measureCPU(cfg)
+		hold = measureHold(cfg)
+		idle = measureIdle(cfg)
+	}
+	var storms []*stormResult
+	if cfg.storm.procs > 0 {
+		storms = append(storms, runStorm(cfg, cfg.perfprof, "new"))
+		if cfg.baseline != "" {
+			storms = append(storms, runStorm(cfg, cfg.baseline, "old"))
 		}
 	}
-
-	load0 := loadavg()
-	runRounds(cfg, wls)
-	cpu := measureCPU(cfg)
-	hold := measureHold(cfg)
-	idle := measureIdle(cfg)
 	load1 := loadavg()
 
 	rep := &report{cfg: cfg}
 	rep.header(os.Args[1:], start, load0, load1)
-	rep.mainTable(wls)
-	rep.cpuPerTask(cpu)
-	rep.holdThreads(hold)
-	rep.idle(idle)
-	rep.rawMedians(wls)
+	if !cfg.storm.only {
+		rep.mainTable(wls)
+		if cfg.baseline != "" {
+			rep.abTable(wls)
+		}
+		rep.cpuPerTask(cpu)
+		rep.holdThreads(hold)
+		rep.idle(idle)
+	}
+	if len(storms) > 0 {
+		rep.storm(storms)
+	}
+	if !cfg.storm.only {
+		rep.rawMedians(wls)
+	}
 	rep.finish(time.Since(start))
 	fmt.Print(rep.String())
 	if len(cfg.harnessErr) > 0 {
@@ -211,6 +298,9 @@ func main() {
 // a round the workloads follow each other and the tools of a workload run
 // back to back, in an order rotated by one each round, so that neither a
 // slow stretch of the machine nor the position in the round favours a tool.
+// With -baseline, each perfprof tool and its baseline counterpart form a
+// pair that rotates as one and runs back to back, the new binary first in
+// even rounds (0, 2, ...) and the old one first in odd rounds.
 func runRounds(cfg *config, wls []*workload) {
 	// Warm-up: page cache, first-use costs of the binaries.
 	for _, w := range wls {
@@ -219,6 +309,9 @@ func runRounds(cfg *config, wls []*workload) {
 		ws := (&workload{args: small}).argv(cfg)
 		runOnce(ws, cfg.timeout)
 		runOnce(toolByKey("pp1").argv(cfg, ws), cfg.timeout)
+		if cfg.baseline != "" {
+			runOnce(toolByKey("ob1").argv(cfg, ws), cfg.timeout)
+		}
 	}
 	for _, w := range wls {
 		for _, k := range w.tools {
@@ -228,9 +321,7 @@ func runRounds(cfg *config, wls []*workload) {
 	for r := 0; r < cfg.rounds; r++ {
 		t0 := time.Now()
 		for _, w := range wls {
-			n := len(w.tools)
-			for i := 0; i < n; i++ {
-				k := w.tools[(i+r)%n]
+			for _, k := range w.order(r) {
 				argv := toolByKey(k).argv(cfg, w.argv(cfg))
 				if (k == "strace" || k == "perfstat") && r >= cfg.ctxRounds {
 					argv = nil
@@ -255,6 +346,47 @@ func runRounds(cfg *config, wls []*workload) {
 		}
 		progress("round %d/%d done in %.1f s", r+1, cfg.rounds, time.Since(t0).Seconds())
 	}
+}
+
+// order returns the tools of w in the order they run in round r: the
+// units (a tool, or a tool and its A/B partner) rotated by r, and within a
+// pair the new binary first in even rounds, the old one in odd rounds.
+// Without A/B partners this is w.tools rotated by r.
+func (w *workload) order(r int) []string {
+	in := map[string]bool{}
+	for _, k := range w.tools {
+		in[k] = true
+	}
+	var units [][]string
+	for _, k := range w.tools {
+		if isABOld(k) && in[abNewOf(k)] {
+			continue // runs with its partner
+		}
+		u := []string{k}
+		if o := abPartner(k); o != "" && in[o] {
+			u = append(u, o)
+			if r%2 == 1 {
+				u[0], u[1] = u[1], u[0]
+			}
+		}
+		units = append(units, u)
+	}
+	var out []string
+	for i := range units {
+		out = append(out, units[(i+r)%len(units)]...)
+	}
+	return out
+}
+
+func isABOld(k string) bool { return abNewOf(k) != "" }
+
+func abNewOf(k string) string {
+	for _, p := range abPairs {
+		if p.old == k {
+			return p.new
+		}
+	}
+	return ""
 }
 
 func boolInt(b bool) int {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"debug/buildinfo"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -59,10 +62,18 @@ func (r *report) header(args []string, start time.Time, load0, load1 float64) {
 	r.p("date:     %s", start.Format("2006-01-02 15:04:05 MST"))
 	r.p("command:  %s", cmd)
 	r.p("machine:  Linux %s, %d CPUs, %s; perfprof %s (tree %s)", cmdOut("uname", "-r"), runtime.NumCPU(), runtime.Version(), c.perfprof, commit)
+	if c.baseline != "" {
+		r.p("A/B:      new = %s (%s)", c.perfprof, binID(c.perfprof))
+		r.p("          old = %s (%s)", c.baseline, binID(c.baseline))
+	}
 	r.p("load:     1-min load average %s at the start, %s at the end of the measurements", fmtF(load0, 2), fmtF(load1, 2))
 	if load0 > 1 || load1 > float64(runtime.NumCPU())+1 {
 		r.p("WARNING:  other processes were competing for the CPUs (the harness itself adds about 1-2): single")
 		r.p("          rounds spread widely and the ratios below are unreliable; rerun on an idle machine.")
+	}
+	if c.storm.only {
+		r.p("")
+		return
 	}
 	r.p("method:   %d interleaved rounds (tool order rotated each round); µs/op is the workload's own RESULT", c.rounds)
 	r.p("          (start-up excluded); added = tool - bare in the same round, then the median over rounds;")
@@ -196,6 +207,146 @@ func (r *report) execLine(wls []*workload) {
 	}
 }
 
+// abTable prints the A/B comparison of the measured binary (new) and the
+// -baseline binary (old), which ran with the same events, back to back,
+// in every round.
+func (r *report) abTable(wls []*workload) {
+	r.p("1b. A/B: new perfprof / old perfprof (-baseline), same events, back to back in every round")
+	r.p("")
+	r.p("    The pair runs as one unit in the rotated order, the new binary first in rounds 1, 3, 5, ... and the old one in")
+	r.p("    rounds 2, 4, ... . µs/op new/old: median of the per-round ratios of the workload's µs/op (the main figure: it")
+	r.p("    resolves best, with no small difference of noisy times in its denominator). added new/old: median of the")
+	r.p("    per-round ratios (new - bare) / (old - bare), the ratio of what perfprof adds (noisier; a change in it shows")
+	r.p("    diluted in µs/op). [q1-q3]: 25th and 75th percentiles of the per-round ratios. new slower: rounds where new's")
+	r.p("    µs/op > old's. change: two-sided sign test on those rounds, p < 0.05 (needs 6 rounds or more to resolve).")
+	r.p("")
+	r.p("%-18s %-12s | %9s %9s | %-22s | %-22s | %9s | %s",
+		"workload", "events", "new", "old", "µs/op new/old", "added new/old", "new", "change")
+	r.p("%-18s %-12s | %9s %9s | %-22s | %-22s | %9s | %s",
+		"", "", "+µs/op", "+µs/op", "median [q1-q3]", "median [q1-q3]", "slower", "(sign test)")
+	r.p("%s", strings.Repeat("-", 124))
+	for _, w := range wls {
+		for _, pr := range abPairs {
+			if _, ok := w.vals[pr.old]; !ok {
+				continue
+			}
+			nw, old := w.stats(pr.new), w.stats(pr.old)
+			whole := w.pairRatios(pr.new, pr.old)
+			added := w.roundRatios(pr.new, pr.old)
+			slower, n := 0, 0
+			for i := range w.vals[pr.new] {
+				a, b := w.vals[pr.new][i], w.vals[pr.old][i]
+				if math.IsNaN(a) || math.IsNaN(b) || a == b {
+					continue
+				}
+				n++
+				if a > b {
+					slower++
+				}
+			}
+			p := signTest(slower, n)
+			change := "none resolved"
+			switch {
+			case n == 0:
+				change = "n/a"
+			case p < 0.05 && 2*slower > n:
+				change = fmt.Sprintf("SLOWER (p=%.3f)", p)
+			case p < 0.05:
+				change = fmt.Sprintf("FASTER (p=%.3f)", p)
+			default:
+				change += fmt.Sprintf(" (p=%.2f)", p)
+			}
+			addedCol := spread(added)
+			if !resolved(nw.added, old.added) {
+				addedCol = "n/a (added <= 0)"
+			}
+			r.p("%-18s %-12s | %9s %9s | %-22s | %-22s | %9s | %s", w.label, pr.events,
+				fmtAdded(nw.added), fmtAdded(old.added), spread(whole), addedCol,
+				fmt.Sprintf("%d/%d", slower, n), change)
+			for _, k := range []string{pr.new, pr.old} {
+				if f := len(w.errs[k]); f > 0 {
+					r.cfg.notes = append(r.cfg.notes, fmt.Sprintf("A/B %s under %s failed %d times: %s", w.label, toolByKey(k).label, f, firstLine(w.errs[k][0])))
+				}
+			}
+		}
+	}
+	r.p("")
+}
+
+// pairRatios returns, for each round where both ran, a's µs/op / b's.
+func (w *workload) pairRatios(a, b string) []float64 {
+	var rr []float64
+	for i := range w.vals[a] {
+		x, y := w.vals[a][i], w.vals[b][i]
+		if !math.IsNaN(x) && !math.IsNaN(y) {
+			rr = append(rr, x/y)
+		}
+	}
+	return rr
+}
+
+// spread formats a median and its interquartile range.
+func spread(xs []float64) string {
+	if len(xs) == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f [%.3f-%.3f]", median(xs), quantile(xs, 0.25), quantile(xs, 0.75))
+}
+
+// signTest returns the two-sided p-value of k successes out of n under
+// a fair coin: 2 P(X >= max(k, n-k)), at most 1.
+func signTest(k, n int) float64 {
+	if n == 0 {
+		return 1
+	}
+	hi := max(k, n-k)
+	var p float64
+	for i := hi; i <= n; i++ {
+		p += binom(n, i)
+	}
+	p = 2 * p / math.Pow(2, float64(n))
+	return math.Min(p, 1)
+}
+
+func binom(n, k int) float64 {
+	r := 1.0
+	for i := 1; i <= k; i++ {
+		r = r * float64(n-k+i) / float64(i)
+	}
+	return r
+}
+
+// binID identifies a binary: the start of its SHA-256, its modification
+// time, and the VCS revision Go recorded in it, if any.
+func binID(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	id := fmt.Sprintf("sha256 %x", sha256.Sum256(b))[:19]
+	if fi, err := os.Stat(path); err == nil {
+		id += ", built " + fi.ModTime().UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if bi, err := buildinfo.ReadFile(path); err == nil {
+		var rev, mod string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				mod = s.Value
+			}
+		}
+		if rev != "" {
+			id += ", vcs " + rev[:min(len(rev), 12)]
+			if mod == "true" {
+				id += "-dirty"
+			}
+		}
+	}
+	return id
+}
+
 func (r *report) cpuPerTask(rows []*cpuRow) {
 	r.p("2. Tracer CPU per followed task (tracer's own user+system CPU, minus its CPU on /bin/true, / tasks created)")
 	r.p("")
@@ -296,6 +447,9 @@ func (r *report) idle(res *idleResult) {
 func (r *report) rawMedians(wls []*workload) {
 	r.p("6. Raw figures: median µs/op [25th-75th percentile] over %d rounds (strace, perf stat: %d)", r.cfg.rounds, min(r.cfg.ctxRounds, r.cfg.rounds))
 	r.p("(bare = workload alone, ref = follower -p, pp1/pp3 = perfprof with 1/3 events, pptp = perfprof -e sched:sched_switch)")
+	if r.cfg.baseline != "" {
+		r.p("(ob1/ob3/obtp = the same with the -baseline binary)")
+	}
 	r.p("")
 	for _, w := range wls {
 		var parts []string
@@ -341,6 +495,9 @@ func (r *report) finish(elapsed time.Duration) {
 		len(r.checks), len(r.checks)-fail-noisy, fail, noisy)
 	text := r.b.String()
 	i := strings.Index(text, "6. Raw figures")
+	if i < 0 { // -storm-only
+		i = len(text)
+	}
 	r.b.Reset()
 	r.b.WriteString(text[:i] + c.String() + text[i:])
 	for _, n := range r.cfg.notes {

@@ -120,11 +120,36 @@ func runQuiet(dir string, name string, args ...string) error {
 
 // prepare copies the shared workloads into bin/bench, builds them, the
 // reference follower and cpuwrap with gcc, and builds perfprof unless a
-// binary was given.
+// binary was given. With -storm it also builds the storm target
+// (scripts/conformance, `make conformance`); with -storm-only, nothing
+// else but perfprof.
 func prepare(cfg *config) error {
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("benchtab runs on Linux only")
 	}
+	if cfg.storm.procs > 0 {
+		if err := buildStorm(cfg); err != nil {
+			return err
+		}
+	}
+	if !cfg.storm.only {
+		if err := prepareWorkloads(cfg); err != nil {
+			return err
+		}
+	}
+	if err := preparePerfprof(cfg); err != nil {
+		return err
+	}
+	if cfg.storm.only {
+		return nil
+	}
+	prepareContextTools(cfg)
+	return nil
+}
+
+// prepareWorkloads copies the shared workloads into bin/bench and builds
+// them, the reference follower and cpuwrap there.
+func prepareWorkloads(cfg *config) error {
 	st, err := os.Stat(cfg.shared)
 	if err != nil || !st.IsDir() {
 		return fmt.Errorf("the benchmark workloads are missing: %s is not a directory (expected the shared bench directory beside the repository, ../shared/bench; give another one with -shared DIR)", cfg.shared)
@@ -163,9 +188,12 @@ func prepare(cfg *config) error {
 	if err := os.WriteFile(src, []byte(cpuwrapSource), 0o644); err != nil {
 		return err
 	}
-	if err := runQuiet(cfg.benchDir, "gcc", "-O2", "-Wall", "-o", "cpuwrap", "cpuwrap.c"); err != nil {
-		return err
-	}
+	return runQuiet(cfg.benchDir, "gcc", "-O2", "-Wall", "-o", "cpuwrap", "cpuwrap.c")
+}
+
+// preparePerfprof builds bin/perfprof unless -perfprof named a binary, and
+// checks the -baseline binary, if any, by running it once.
+func preparePerfprof(cfg *config) error {
 	if cfg.perfprof == "" {
 		cfg.perfprof = filepath.Join(cfg.root, "bin", "perfprof")
 		progress("building %s", cfg.perfprof)
@@ -179,7 +207,25 @@ func prepare(cfg *config) error {
 		return fmt.Errorf("perfprof binary: %v", err)
 	}
 
-	// Context tools: optional.
+	if cfg.baseline != "" {
+		abs, err := filepath.Abs(cfg.baseline)
+		if err != nil {
+			return err
+		}
+		cfg.baseline = abs
+		if _, err := exec.LookPath(cfg.baseline); err != nil {
+			return fmt.Errorf("-baseline binary: %v", err)
+		}
+		if err := runQuiet("", cfg.baseline, "-o", "/dev/null", "-e", events3, "--", "true"); err != nil {
+			return fmt.Errorf("-baseline binary does not run perfprof's way (PATH -o /dev/null -e %s -- true): %v", events3, err)
+		}
+	}
+	return nil
+}
+
+// prepareContextTools finds strace and perf (optional) and checks that
+// the tracepoint can be counted.
+func prepareContextTools(cfg *config) {
 	if p, err := exec.LookPath("strace"); err == nil {
 		cfg.strace = p
 	} else {
@@ -208,7 +254,6 @@ func prepare(cfg *config) error {
 			cfg.notes = append(cfg.notes, "tracepoint sched:sched_switch unusable: tracepoint line skipped ("+firstLine(err.Error())+")")
 		}
 	}
-	return nil
 }
 
 // followerSeizeOpts is the end of the reference follower's PTRACE_SEIZE
