@@ -12,7 +12,7 @@ setup:
 	@bash scripts/setup.sh
 
 build:
-	$(GO) build $(GOFLAGS) -o $(BIN) ./cmd/perfprof
+	$(GO) build -buildvcs=auto $(GOFLAGS) -o $(BIN) ./cmd/perfprof
 
 workloads: conformance
 	@$(MAKE) -s -C scripts

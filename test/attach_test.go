@@ -415,3 +415,35 @@ func TestNoFollowAttach(t *testing.T) {
 		t.Errorf("the run went on %v after a 0.3 s target", w)
 	}
 }
+
+// TestThreadTarget: -t of a thread that is not its process's leader
+// counts that thread alone, reported in its process, with and without
+// following.
+func TestThreadTarget(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	tgt, pid := startTarget(t, 2)
+	var tid int
+	for _, id := range threads(pid) {
+		if id != pid {
+			tid = id
+			break
+		}
+	}
+	if tid == 0 {
+		t.Fatalf("sigtarget 2 has no thread besides its leader: %s", threadStates(pid))
+	}
+	for _, mode := range [][]string{nil, {"--no-follow"}} {
+		out := reportPath(t)
+		args := append([]string{"-t", strconv.Itoa(tid), "--duration", "200ms", "--json", "-o", out, "--per-thread"}, mode...)
+		p, code := runPP(t, 10*time.Second, args...)
+		if code != 0 {
+			t.Fatalf("perfprof %v: status %d\n%s", mode, code, p.stderr())
+		}
+		rep := readReport(t, out)
+		if len(rep.final) != 1 || rep.final[0].TID != tid || rep.final[0].PID != pid || value(t, rep.final[0], "task-clock") == 0 {
+			t.Errorf("perfprof %v: final counts %v, want thread %d of process %d, counted", mode, rep.final, tid, pid)
+		}
+	}
+	stopTarget(t, tgt)
+}

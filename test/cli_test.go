@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -458,5 +459,25 @@ func TestCPUProfile(t *testing.T) {
 	lines := stderrLines(p)
 	if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], "cannot write the CPU profile") {
 		t.Errorf("unwritable --cpuprofile: exit status %d, stderr %q; want 1 and one line naming the cause", code, lines)
+	}
+}
+
+// TestVersion: --version names the Go that built perfprof and the
+// revision it was built from.
+func TestVersion(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	p, code := runPP(t, 10*time.Second, "--version")
+	out := strings.Join(p.out.all(), "\n")
+	if code != 0 || !strings.HasPrefix(out, "perfprof ") || !strings.Contains(out, runtime.Version()) || p.stderr() != "" {
+		t.Errorf("--version: status %d, stdout %q, stderr %q", code, out, p.stderr())
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Logf("not in a git checkout (%v): no revision to check", err)
+		return
+	}
+	if rev := strings.TrimSpace(string(head)); !strings.Contains(out, "revision "+rev[:12]) {
+		t.Errorf("--version %q does not name revision %s", out, rev[:12])
 	}
 }

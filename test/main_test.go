@@ -96,7 +96,8 @@ func build(dir string) error {
 		}
 	}
 	ppBin = filepath.Join(dir, "perfprof")
-	args := []string{"build", "-o", ppBin}
+	// With the VCS revision, as make build does (--version prints it).
+	args := []string{"build", "-buildvcs=auto", "-o", ppBin}
 	if raceBinary {
 		// A race-enabled perfprof exits 66 on a data race.
 		args = append(args, "-race")

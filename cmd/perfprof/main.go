@@ -51,6 +51,7 @@ type config struct {
 	output     string
 	json       bool
 	verbose    bool
+	version    bool     // --version: print it and exit
 	cpuProfile string   // write a pprof CPU profile of perfprof itself here
 	argv       []string // workload
 	path       string   // the workload, resolved in $PATH
@@ -98,6 +99,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "log every ptrace event and action on standard error")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of perfprof itself to `FILE` (go tool pprof FILE)")
 	help := fs.BoolP("help", "h", false, "show this help")
+	showVersion := fs.Bool("version", false, "print perfprof's version (module version, VCS revision, Go version) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
 		fs.SetOutput(stderr)
@@ -114,6 +116,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	if *help {
 		fs.Usage()
 		return nil, nil
+	}
+	if *showVersion {
+		return &config{version: true}, nil
 	}
 	var err error
 	if c.pids, err = parseIDs(pids, "-p"); err != nil {
@@ -211,6 +216,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if c == nil { // -h
+		return exitOK
+	}
+	if c.version {
+		fmt.Fprintln(stdout, version())
 		return exitOK
 	}
 	if len(c.argv) > 0 {

@@ -39,6 +39,7 @@ func TestParseArgs(t *testing.T) {
 		{"by-comm", []string{"--by-comm", "--fold-after", "5", "--", "make"}, &config{argv: []string{"make"}, byComm: true, killAfter: defaultKillAfter, foldAfter: 5, events: []string{"task-clock"}}, ""},
 		{"by-comm per thread", []string{"--by-comm", "--per-thread", "--", "make"}, nil, "do not go together"},
 		{"fold-after 0", []string{"--fold-after", "0", "--", "make"}, nil, "at least 1"},
+		{"version", []string{"--version", "-p", "1"}, &config{version: true}, ""},
 		{"kill-after without a command", []string{"--kill-after", "2s", "-p", "1"}, nil, "needs a COMMAND"},
 		{"negative kill-after", []string{"--kill-after", "-1s", "--", "true"}, nil, "--kill-after -1s"},
 	}

@@ -54,6 +54,9 @@ func writeTable(w io.Writer, names []string, rep report.Report, elapsed time.Dur
 	case rep.Final && rep.ByComm:
 		fmt.Fprintf(w, "\n Performance counter stats by command (%d %s, %d %s):\n\n", n, pl(n, "command", "commands"),
 			rep.Processes, pl(rep.Processes, "process", "processes"))
+	case rep.Final && !rep.PerThread && rep.Processes != n:
+		// Folded rows hold several processes each.
+		fmt.Fprintf(w, "\n Performance counter stats for the process tree (%d processes, %d rows):\n\n", rep.Processes, n)
 	case rep.Final:
 		fmt.Fprintf(w, "\n Performance counter stats for the process tree (%d %s):\n\n", n, rowsWord(n, rep.PerThread))
 	default:
@@ -129,11 +132,10 @@ func status(rw *report.Row) string {
 	case report.Detached:
 		return "detached"
 	case report.Folded:
-		what := "processes"
 		if rw.Threads {
-			what = "threads"
+			return fmt.Sprintf("%d %s ended", rw.Processes, pl(rw.Processes, "thread", "threads"))
 		}
-		return fmt.Sprintf("%d %s ended", rw.Processes, what)
+		return fmt.Sprintf("%d %s ended", rw.Processes, pl(rw.Processes, "process", "processes"))
 	}
 	return "exited"
 }

@@ -342,11 +342,12 @@ func measureIdle(cfg *config) *idleResult {
 	if r.err = pp.Start(); r.err != nil {
 		return r
 	}
-	// Attached when the sleeper's TracerPid is perfprof.
+	// Attached when the sleeper's TracerPid is perfprof or one of its
+	// threads (TracerPid is the tracing thread's TID: perfprof's tracer is
+	// a locked OS thread, not always the main one).
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", sleep.Process.Pid))
-		if strings.Contains(string(b), fmt.Sprintf("TracerPid:\t%d\n", pp.Process.Pid)) {
+		if tracedBy(sleep.Process.Pid, pp.Process.Pid) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -382,4 +383,23 @@ func measureIdle(cfg *config) *idleResult {
 		r.exitCode = pp.ProcessState.ExitCode()
 	}
 	return r
+}
+
+// tracedBy reports whether pid is traced by a thread of process tracer.
+func tracedBy(pid, tracer int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if t, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+			tid, _ := strconv.Atoi(strings.TrimSpace(t))
+			if tid == 0 {
+				return false
+			}
+			_, err := os.Stat(fmt.Sprintf("/proc/%d/task/%d", tracer, tid))
+			return err == nil
+		}
+	}
+	return false
 }
