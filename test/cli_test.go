@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -480,4 +481,60 @@ func TestVersion(t *testing.T) {
 	if rev := strings.TrimSpace(string(head)); !strings.Contains(out, "revision "+rev[:12]) {
 		t.Errorf("--version %q does not name revision %s", out, rev[:12])
 	}
+}
+
+// TestFoldAndByComm: with --fold-after, ended processes beyond the bound
+// are folded by command name and still counted; --by-comm gives one row
+// per command with its number of processes.
+func TestFoldAndByComm(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	loop := "for i in $(seq 20); do echo $i | cat | wc -c >/dev/null; done"
+	t.Run("Fold", func(t *testing.T) {
+		requires(t)
+		_, out := runJSON(t, 30*time.Second, "--fold-after", "3", "-e", "task-clock,page-faults", "--", "sh", "-c", loop)
+		rep := readReport(t, out)
+		processes, kept, folded := 0, 0, 0
+		for _, r := range rep.final {
+			switch {
+			case r.Folded:
+				folded++
+				processes += r.Processes
+				if r.PID != 0 || r.Processes < 1 || value(t, r, "page-faults") == 0 {
+					t.Errorf("folded row %s: want no pid, its processes and their counts", r)
+				}
+			default:
+				kept++
+				processes++
+			}
+		}
+		forks := 0
+		for _, f := range rep.forks {
+			if f.PID == f.TID {
+				forks++
+			}
+		}
+		// The shell, 20 × (a subshell, cat, wc), and seq.
+		if processes != forks+1 || processes != 62 {
+			t.Errorf("rows hold %d processes, %d were created (+1), want 62", processes, forks)
+		}
+		if kept > 3+1 || folded == 0 {
+			t.Errorf("%d rows of their own (the live shell and 3 ended at most), %d folded", kept, folded)
+		}
+	})
+	t.Run("ByComm", func(t *testing.T) {
+		requires(t)
+		_, out := runJSON(t, 30*time.Second, "--by-comm", "-e", "task-clock", "--", "sh", "-c", loop)
+		rep := readReport(t, out)
+		got := map[string]int{}
+		for _, r := range rep.final {
+			got[r.Comm] = r.Processes
+			if r.PID != 0 || value(t, r, "task-clock") == 0 {
+				t.Errorf("row %s: want no pid, counted", r)
+			}
+		}
+		if want := map[string]int{"sh": 21, "cat": 20, "wc": 20, "seq": 1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("processes per command %v, want %v", got, want)
+		}
+	})
 }

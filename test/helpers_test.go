@@ -303,6 +303,8 @@ type record struct {
 	PPID      int                   `json:"ppid"`
 	TID       int                   `json:"tid"`
 	Comm      string                `json:"comm"`
+	Processes int                   `json:"processes"`
+	Folded    bool                  `json:"folded"`
 	Code      *int                  `json:"code"`
 	Signal    *int                  `json:"signal"`
 	Exited    *bool                 `json:"exited"`
