@@ -51,7 +51,9 @@ fuzz:
 # copies ../shared/bench into bin/bench, builds the workloads and the
 # reference follower there with gcc, and measures perfprof against them
 # (8 to 11 minutes on 2 cores; see docs/performance.md). BENCHFLAGS is
-# passed to the harness, e.g. BENCHFLAGS=-rounds=15.
+# passed to the harness, e.g. BENCHFLAGS=-rounds=15; an A/B against an
+# older binary: BENCHFLAGS=-baseline=/tmp/pp-old; the storm memory
+# benchmark (off by default, about 2.5 minutes): BENCHFLAGS=-storm=200000.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./scripts/benchtab -perfprof $(BIN) $(BENCHFLAGS)

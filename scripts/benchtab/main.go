@@ -261,6 +261,7 @@ func main() {
 		hold = measureHold(cfg)
 		idle = measureIdle(cfg)
 	}
+	load1 := loadavg() // the storm loads the machine by design: not counted
 	var storms []*stormResult
 	if cfg.storm.procs > 0 {
 		storms = append(storms, runStorm(cfg, cfg.perfprof, "new"))
@@ -268,7 +269,6 @@ func main() {
 			storms = append(storms, runStorm(cfg, cfg.baseline, "old"))
 		}
 	}
-	load1 := loadavg()
 
 	rep := &report{cfg: cfg}
 	rep.header(os.Args[1:], start, load0, load1)

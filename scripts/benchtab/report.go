@@ -66,14 +66,15 @@ func (r *report) header(args []string, start time.Time, load0, load1 float64) {
 		r.p("A/B:      new = %s (%s)", c.perfprof, binID(c.perfprof))
 		r.p("          old = %s (%s)", c.baseline, binID(c.baseline))
 	}
+	if c.storm.only {
+		r.p("load:     1-min load average %s at the start", fmtF(load0, 2))
+		r.p("")
+		return
+	}
 	r.p("load:     1-min load average %s at the start, %s at the end of the measurements", fmtF(load0, 2), fmtF(load1, 2))
 	if load0 > 1 || load1 > float64(runtime.NumCPU())+1 {
 		r.p("WARNING:  other processes were competing for the CPUs (the harness itself adds about 1-2): single")
 		r.p("          rounds spread widely and the ratios below are unreliable; rerun on an idle machine.")
-	}
-	if c.storm.only {
-		r.p("")
-		return
 	}
 	r.p("method:   %d interleaved rounds (tool order rotated each round); µs/op is the workload's own RESULT", c.rounds)
 	r.p("          (start-up excluded); added = tool - bare in the same round, then the median over rounds;")
