@@ -341,3 +341,19 @@ func BenchmarkChurn(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStartEnd is what the model adds to the tracer's stop path for
+// each short-lived process: its device's start and end.
+func BenchmarkStartEnd(b *testing.B) {
+	m := NewModel(Options{Events: []string{"task-clock", "page-faults"}})
+	m.Started(1, proc(1, 0, 1, 0), "root")
+	vals := make([]perfevent.Value, 2)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		t := proc(2+i%30000, 1, uint64(2+i), 1)
+		m.Started(uint64(1+i), t, "worker")
+		m.Ended(profdev.Final{ID: uint64(1 + i), Task: t, Comm: "worker", Exited: true, Valid: true, Values: vals})
+	}
+}
