@@ -1,0 +1,214 @@
+package profdev
+
+import (
+	"encoding/binary"
+	"os/exec"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/perfprof/perfprof/perfevent"
+	"golang.org/x/sys/unix"
+)
+
+// heldChild starts argv stopped right after its exec (PTRACE_TRACEME), so
+// that a counter opened now sees all it does; go lets it run. Call it on a
+// locked thread: only the thread that started it may let it go.
+func heldChild(t *testing.T, argv ...string) (pid int, run func(), wait func()) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &unix.SysProcAttr{Ptrace: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid = cmd.Process.Pid
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || !ws.Stopped() {
+		t.Fatalf("child not stopped at its exec: %v %v", ws, err)
+	}
+	run = func() {
+		if err := unix.PtraceDetach(pid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pid, run, func() { cmd.Wait() }
+}
+
+// sampler opens a page-fault event sampling every fault of pid (its tid in
+// each sample) and maps its ring.
+func sampler(t *testing.T, pid int) (int, *perfevent.Ring) {
+	t.Helper()
+	attr := unix.PerfEventAttr{
+		Type:        unix.PERF_TYPE_SOFTWARE,
+		Config:      unix.PERF_COUNT_SW_PAGE_FAULTS,
+		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+		Sample:      1,
+		Sample_type: unix.PERF_SAMPLE_TID,
+		Wakeup:      1,
+	}
+	fd, err := unix.PerfEventOpen(&attr, pid, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if err != nil {
+		t.Fatalf("perf_event_open: %v", err)
+	}
+	r, err := perfevent.MapRing(fd, 4)
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	return fd, r
+}
+
+// TestRingOwner samples the page faults of three processes, each into a
+// ring of its own, all read by one owner: every sample is read, those
+// read after a task exited too (its ring hangs up, is drained and leaves
+// the epoll set), retire runs its then after the last record, and a
+// hung-up ring makes the owner spin no more.
+func TestRingOwner(t *testing.T) {
+	requireRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var mu sync.Mutex
+	samples := map[int]int{} // by pid: the cookie
+	o, err := newRingOwner(func(cookie any, rec []byte) {
+		if binary.NativeEndian.Uint32(rec) != unix.PERF_RECORD_SAMPLE {
+			return
+		}
+		pid := cookie.(int)
+		if got := int(binary.NativeEndian.Uint32(rec[8:])); got != pid {
+			t.Errorf("a sample of %d in the ring of %d", got, pid)
+		}
+		mu.Lock()
+		samples[pid]++
+		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type child struct {
+		pid, fd    int
+		run, wait  func()
+		faults     uint64
+		retiredOK  bool
+		retireDone chan struct{}
+	}
+	var kids []*child
+	for range 3 {
+		c := &child{retireDone: make(chan struct{})}
+		c.pid, c.run, c.wait = heldChild(t, "/bin/sh", "-c", "for i in 1 2 3; do :; done")
+		var ring *perfevent.Ring
+		c.fd, ring = sampler(t, c.pid)
+		if err := o.add(c.fd, ring, c.pid); err != nil {
+			t.Fatal(err)
+		}
+		kids = append(kids, c)
+	}
+	for _, c := range kids {
+		c.run()
+	}
+	for _, c := range kids {
+		c.wait()
+	}
+	// The tasks are gone: their rings hang up and are drained.
+	time.Sleep(100 * time.Millisecond)
+	w := o.wakes.Load()
+	time.Sleep(200 * time.Millisecond)
+	if again := o.wakes.Load(); again != w {
+		t.Errorf("the owner woke %d times in 200 ms with nothing to read: it spins on a hung-up fd", again-w)
+	}
+	for _, c := range kids {
+		c := c
+		o.retire(c.fd, func() {
+			var b [8]byte
+			unix.Read(c.fd, b[:])
+			c.faults = binary.NativeEndian.Uint64(b[:])
+			unix.Close(c.fd)
+			mu.Lock()
+			c.retiredOK = samples[c.pid] > 0
+			mu.Unlock()
+			close(c.retireDone)
+		})
+	}
+	for _, c := range kids {
+		select {
+		case <-c.retireDone:
+		case <-time.After(5 * time.Second):
+			t.Fatal("retire did not run its then")
+		}
+	}
+	o.stop()
+	for _, c := range kids {
+		if !c.retiredOK || uint64(samples[c.pid]) != c.faults {
+			t.Errorf("process %d: %d samples read, %d page faults counted", c.pid, samples[c.pid], c.faults)
+		}
+	}
+}
+
+// A ring retired while its task still runs is read to its end first.
+func TestRingOwnerRetireLive(t *testing.T) {
+	requireRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var n int
+	o, err := newRingOwner(func(_ any, rec []byte) {
+		if binary.NativeEndian.Uint32(rec) == unix.PERF_RECORD_SAMPLE {
+			n++ // owner goroutine only
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.stop()
+	pid, run, wait := heldChild(t, "/bin/sh", "-c", "for i in 1 2 3; do :; done; sleep 2")
+	fd, ring := sampler(t, pid)
+	if err := o.add(fd, ring, pid); err != nil {
+		t.Fatal(err)
+	}
+	run()
+	defer func() { unix.Kill(pid, unix.SIGKILL); wait() }()
+	time.Sleep(100 * time.Millisecond) // faults of sh and of sleep's start
+	got := make(chan [2]uint64, 1)
+	o.retire(fd, func() {
+		unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_DISABLE, 0)
+		var b [8]byte
+		unix.Read(fd, b[:])
+		unix.Close(fd)
+		got <- [2]uint64{uint64(n), binary.NativeEndian.Uint64(b[:])}
+	})
+	r := <-got
+	if r[0] == 0 || r[0] != r[1] {
+		t.Errorf("%d samples read of %d page faults", r[0], r[1])
+	}
+}
+
+// BenchmarkRingOwnerAddRetire is what a ring adds to a task's birth and
+// end on the tracer's side: add (epoll_ctl) and retire (a queued request).
+func BenchmarkRingOwnerAddRetire(b *testing.B) {
+	if unix.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	o, err := newRingOwner(func(any, []byte) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.stop()
+	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
+		Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
+	for b.Loop() {
+		b.StopTimer()
+		fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := perfevent.MapRing(fd, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := o.add(fd, r, nil); err != nil {
+			b.Fatal(err)
+		}
+		o.retire(fd, func() { unix.Close(fd) })
+	}
+}
