@@ -40,12 +40,16 @@ vet:
 # About 20 s and 10 s on the CI machine.
 test: setup build workloads vet
 	$(GO) test -race -count=1 -timeout 15m ./...
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 150000x ./perfevent/
-	$(GO) test -run '^$$' -fuzz FuzzParseArgs -fuzztime 250000x ./cmd/perfprof/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 150000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFormat$$' -fuzztime 100000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFields$$' -fuzztime 100000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime 250000x ./cmd/perfprof/
 
 # About 5 minutes.
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 3000000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 3000000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFormat$$' -fuzztime 1000000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFields$$' -fuzztime 1000000x ./perfevent/
 
 # Overhead benchmark: Go micro-benchmarks, then scripts/benchtab, which
 # copies ../shared/bench into bin/bench, builds the workloads and the
