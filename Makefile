@@ -37,19 +37,21 @@ vet:
 # The fuzzers run for a number of inputs, not a time: with a duration, Go
 # 1.26's fuzz coordinator can fail a target with a bare "context deadline
 # exceeded" as the time runs out (go.dev/issue/75804, fixed in Go 1.27).
-# About 20 s and 10 s on the CI machine.
+# About 70 s in all on the CI machine.
 test: setup build workloads vet
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 150000x ./perfevent/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFormat$$' -fuzztime 100000x ./perfevent/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFields$$' -fuzztime 100000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 200000x ./perfevent/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime 250000x ./cmd/perfprof/
 
-# About 5 minutes.
+# About 8 minutes.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 3000000x ./perfevent/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFormat$$' -fuzztime 1000000x ./perfevent/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFields$$' -fuzztime 1000000x ./perfevent/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 1000000x ./perfevent/
 
 # Overhead benchmark: Go micro-benchmarks, then scripts/benchtab, which
 # copies ../shared/bench into bin/bench, builds the workloads and the

@@ -3,9 +3,11 @@
 // reads, enables and closes it (OpenGroup, Group), looks up tracepoint ids
 // in tracefs, and gives errnos of perf_event_open(2) their meaning
 // (ErrNotSupported, ErrPermission, ...; Hint says what to do about them).
-// For sampling, it reads a perf ring buffer (MapRing, Ring), reads
-// tracepoint formats (ReadFormat) and decodes the fields of their
-// PERF_SAMPLE_RAW data (FieldDecoder).
+// For sampling, it reads a perf ring buffer (MapRing, Ring), decodes its
+// records (DecodeRecord: a pure function of the attr's formats and the
+// bytes, with no allocation per record), reads tracepoint formats
+// (ReadFormat) and decodes the fields of their PERF_SAMPLE_RAW data
+// (FieldDecoder).
 // It knows nothing of ptrace, process trees or output: follow and profdev
 // decide which task gets a group and when, cmd/perfprof prints.
 //
