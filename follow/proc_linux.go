@@ -5,8 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -159,54 +157,6 @@ func processOf(tid int) (tgid, ppid int) {
 		}
 	}
 	return tgid, ppid
-}
-
-// pidfdInfo is struct pidfd_info up to its first size (PIDFD_INFO_SIZE_VER0).
-type pidfdInfo struct {
-	Mask     uint64
-	CgroupID uint64
-	PID      uint32
-	TGID     uint32
-	PPID     uint32
-	_        [9]uint32 // ruid rgid euid egid suid sgid fsuid fsgid exit_code
-}
-
-const (
-	pidfdGetInfo = 0xc040ff0b // _IOWR(PIDFS_IOCTL_MAGIC, 11, struct pidfd_info), 64 bytes
-	pidfdInfoPID = 1 << 0
-)
-
-// pidfdUnsupported is set once PIDFD_GET_INFO failed for a reason other
-// than the task being gone: the kernel is older than 6.13.
-var pidfdUnsupported atomic.Bool
-
-func pidfdProcessOf(tid int) (tgid, ppid int, ok bool) {
-	if pidfdUnsupported.Load() {
-		return 0, 0, false
-	}
-	fd, err := unix.PidfdOpen(tid, unix.PIDFD_THREAD)
-	switch {
-	case err == unix.ESRCH:
-		return 0, 0, true
-	case err == unix.EINVAL || err == unix.ENOSYS:
-		pidfdUnsupported.Store(true) // no PIDFD_THREAD (Linux < 6.9)
-		fallthrough
-	case err != nil:
-		return 0, 0, false
-	}
-	defer unix.Close(fd)
-	info := pidfdInfo{Mask: pidfdInfoPID}
-	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), pidfdGetInfo, uintptr(unsafe.Pointer(&info)))
-	switch {
-	case e == unix.ESRCH:
-		return 0, 0, true // reaped
-	case e == unix.ENOTTY || e == unix.EINVAL:
-		pidfdUnsupported.Store(true) // no PIDFD_GET_INFO (Linux < 6.13)
-		fallthrough
-	case e != 0:
-		return 0, 0, false
-	}
-	return int(info.TGID), int(info.PPID), true
 }
 
 // signalPending reports whether sig is pending for process pid: in its

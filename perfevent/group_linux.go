@@ -343,6 +343,18 @@ func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 	return g, nil
 }
 
+// Redirect makes the members of a sampling group write their records into
+// the leader's ring (PERF_EVENT_IOC_SET_OUTPUT): one ring per task. The
+// leader's ring must be mapped first.
+func (g *Group) Redirect() error {
+	for _, fd := range g.fds[1:] {
+		if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_OUTPUT, g.fds[0]); err != nil {
+			return fmt.Errorf("redirect a member's records to the leader's ring: %w", os.NewSyscallError("ioctl", err))
+		}
+	}
+	return nil
+}
+
 // Len returns the number of events in the group.
 func (g *Group) Len() int { return len(g.fds) }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"sync/atomic"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -81,8 +80,6 @@ func newRing(mem []byte, page int) *Ring {
 	return r
 }
 
-func (r *Ring) headPtr() *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[pageDataHead])) }
-func (r *Ring) tailPtr() *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[pageDataTail])) }
 func (r *Ring) loadTail() uint64 { return atomic.LoadUint64(r.tailPtr()) }
 
 // Size returns the size of the data area in bytes.

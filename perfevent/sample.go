@@ -1,0 +1,86 @@
+package perfevent
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// SampleOptions make events sample instead of only counting.
+type SampleOptions struct {
+	// Period samples every Period events; Freq, Freq times a second (the
+	// kernel adjusts the period). Exactly one is set.
+	Period, Freq uint64
+	// CallGraph records the call chain of each sample (kernel and user
+	// frames, from the frame pointers).
+	CallGraph bool
+	// Watermark, if not 0, wakes the reader when the ring is Watermark
+	// percent full, instead of at every sample; RingPages is the ring's
+	// number of data pages, to which it is a share.
+	Watermark, RingPages int
+}
+
+// SampleTypes are the PERF_SAMPLE_* bits of every sample perfprof takes:
+// the event's id first (IDENTIFIER, so that the events of one ring are
+// told apart), the task, the time (CLOCK_REALTIME), the CPU, the period
+// and the instruction pointer; CALLCHAIN with a call graph, RAW with a
+// tracepoint among the events (every event of a ring must write the same
+// layout; a software event's RAW is 4 zero bytes).
+const SampleTypes = unix.PERF_SAMPLE_IDENTIFIER | unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_TIME |
+	unix.PERF_SAMPLE_CPU | unix.PERF_SAMPLE_PERIOD | unix.PERF_SAMPLE_IP
+
+// Sampling returns specs made to sample with opt: each event samples, with
+// the same sample_type (see SampleTypes), sample_id_all so that lost
+// records name their task, and times on CLOCK_REALTIME, so that they are
+// wall-clock nanoseconds like every other record perfprof writes.
+func Sampling(specs []Spec, opt SampleOptions) ([]Spec, error) {
+	switch {
+	case opt.Period == 0 && opt.Freq == 0, opt.Period != 0 && opt.Freq != 0:
+		return nil, fmt.Errorf("perfevent: sample by a period or by a frequency")
+	case opt.Watermark < 0 || opt.Watermark > 100:
+		return nil, fmt.Errorf("perfevent: watermark %d%% is not a percentage", opt.Watermark)
+	}
+	st := uint64(SampleTypes)
+	if opt.CallGraph {
+		st |= unix.PERF_SAMPLE_CALLCHAIN
+	}
+	for i := range specs {
+		if specs[i].Attr.Type == unix.PERF_TYPE_TRACEPOINT {
+			st |= unix.PERF_SAMPLE_RAW
+		}
+	}
+	out := make([]Spec, len(specs))
+	for i, s := range specs {
+		a := &s.Attr
+		a.Sample_type = st
+		a.Bits |= unix.PerfBitSampleIDAll | unix.PerfBitUseClockID
+		a.Clockid = unix.CLOCK_REALTIME
+		if opt.Freq != 0 {
+			a.Bits |= unix.PerfBitFreq
+			a.Sample = opt.Freq
+		} else {
+			a.Sample = opt.Period
+		}
+		if opt.Watermark == 0 {
+			a.Wakeup = 1 // wake at every sample
+		} else {
+			a.Bits |= unix.PerfBitWatermark
+			a.Wakeup = uint32(max(opt.RingPages*os.Getpagesize()*opt.Watermark/100, 8))
+		}
+		out[i] = s
+	}
+	return out, nil
+}
+
+// Sampled reports whether specs sample (see Sampling).
+func Sampled(specs []Spec) bool { return len(specs) > 0 && specs[0].Attr.Sample != 0 }
+
+// RingFormat returns the layout of the records that sampling specs write
+// into one ring.
+func RingFormat(specs []Spec) (RecordFormat, error) {
+	if len(specs) == 0 {
+		return RecordFormat{}, errNoSpecs
+	}
+	return NewRecordFormat(&specs[0].Attr)
+}
