@@ -31,6 +31,9 @@ const readFormat = unix.PERF_FORMAT_GROUP | unix.PERF_FORMAT_TOTAL_TIME_ENABLED 
 const (
 	readHeaderSize = 3 * 8
 	readValueSize  = 2 * 8
+	// readValueLostSize is a value's size with PERF_FORMAT_LOST (sampling):
+	// value, id, lost.
+	readValueLostSize = 3 * 8
 )
 
 // bitsSetByOpen are the attr bits that OpenGroup, Probe and Pin own.
@@ -237,7 +240,8 @@ type Group struct {
 
 	// Backing arrays for small groups, so that OpenGroup allocates once.
 	smallFDs [smallGroup]int
-	smallBuf [readHeaderSize + readValueSize*smallGroup]byte
+	smallBuf [readHeaderSize + readValueLostSize*smallGroup]byte
+	stride   int // readValueSize, or readValueLostSize with PERF_FORMAT_LOST
 }
 
 // smallGroup is the largest group whose fds and read buffer live inside
@@ -283,13 +287,17 @@ func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 	if len(specs) == 0 {
 		return nil, errNoSpecs
 	}
-	g := new(Group)
+	g := &Group{stride: readValueSize}
+	lost := specs[0].Attr.Read_format & unix.PERF_FORMAT_LOST
+	if lost != 0 {
+		g.stride = readValueLostSize
+	}
 	if n := len(specs); n <= smallGroup {
 		g.fds = g.smallFDs[:0:n]
-		g.buf = g.smallBuf[:readHeaderSize+readValueSize*n]
+		g.buf = g.smallBuf[:readHeaderSize+g.stride*n]
 	} else {
 		g.fds = make([]int, 0, n)
-		g.buf = make([]byte, readHeaderSize+readValueSize*n)
+		g.buf = make([]byte, readHeaderSize+g.stride*n)
 	}
 	// The quiet install. Installing an event in another task's context
 	// runs a function on the task's CPU (perf_install_in_context,
@@ -312,7 +320,7 @@ func OpenGroup(specs []Spec, tid int, opt OpenOptions) (*Group, error) {
 	for i := range specs {
 		attr := specs[i].Attr
 		attr.Size = attrSize
-		attr.Read_format = readFormat
+		attr.Read_format = readFormat | lost
 		attr.Bits &^= bitsSetByOpen
 		groupFD := -1
 		if i == 0 {
@@ -403,11 +411,14 @@ func (g *Group) Read(dst []Value) error {
 	// joined the group (perf_read_group, for_each_sibling_event), which
 	// is spec order.
 	for i := range nr {
-		off := readHeaderSize + readValueSize*i
+		off := readHeaderSize + g.stride*i
 		dst[i] = Value{
 			Raw:     binary.NativeEndian.Uint64(buf[off:]),
 			Enabled: enabled,
 			Running: running,
+		}
+		if g.stride == readValueLostSize {
+			dst[i].Lost = binary.NativeEndian.Uint64(buf[off+16:])
 		}
 	}
 	return nil

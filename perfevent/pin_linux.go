@@ -48,7 +48,7 @@ func Pin(specs []Spec) (io.Closer, error) {
 func openAlone(s *Spec, bits uint64) (int, error) {
 	attr := s.Attr
 	attr.Size = attrSize
-	attr.Read_format = readFormat
+	attr.Read_format = readFormat | s.Attr.Read_format&unix.PERF_FORMAT_LOST
 	attr.Bits = attr.Bits&^bitsSetByOpen | bits
 	return perfEventOpen(&attr, 0, -1, -1)
 }

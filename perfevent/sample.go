@@ -16,10 +16,20 @@ type SampleOptions struct {
 	// frames, from the frame pointers).
 	CallGraph bool
 	// Watermark, if not 0, wakes the reader when the ring is Watermark
-	// percent full, instead of at every sample; RingPages is the ring's
-	// number of data pages, to which it is a share.
+	// percent full (at most MaxWatermark), instead of at every sample;
+	// RingPages is the ring's number of data pages, to which it is a share.
 	Watermark, RingPages int
+	// LostCount asks the kernel to count the records it drops for each
+	// event (PERF_FORMAT_LOST, Linux 6.0): read with the counts, it tells
+	// the losses that no PERF_RECORD_LOST reports (those of a task that
+	// ends with its ring full).
+	LostCount bool
 }
+
+// MaxWatermark is the highest watermark, in percent of the ring. A ring
+// woken only when full loses every record until it is read, and the
+// kernel wakes it no more once it is full.
+const MaxWatermark = 90
 
 // SampleTypes are the PERF_SAMPLE_* bits of every sample perfprof takes:
 // the event's id first (IDENTIFIER, so that the events of one ring are
@@ -32,13 +42,15 @@ const SampleTypes = unix.PERF_SAMPLE_IDENTIFIER | unix.PERF_SAMPLE_TID | unix.PE
 
 // Sampling returns specs made to sample with opt: each event samples, with
 // the same sample_type (see SampleTypes), sample_id_all so that lost
-// records name their task, and times on CLOCK_REALTIME, so that they are
-// wall-clock nanoseconds like every other record perfprof writes.
+// records name their task, and times on CLOCK_MONOTONIC: the one clock
+// every PMU takes (the others are refused, EINVAL, by a PMU that samples
+// in NMI context, hardware and tracepoints alike), and the same on every
+// CPU. MonotonicToWall turns them into wall-clock time.
 func Sampling(specs []Spec, opt SampleOptions) ([]Spec, error) {
 	switch {
 	case opt.Period == 0 && opt.Freq == 0, opt.Period != 0 && opt.Freq != 0:
 		return nil, fmt.Errorf("perfevent: sample by a period or by a frequency")
-	case opt.Watermark < 0 || opt.Watermark > 100:
+	case opt.Watermark < 0 || opt.Watermark > MaxWatermark:
 		return nil, fmt.Errorf("perfevent: watermark %d%% is not a percentage", opt.Watermark)
 	}
 	st := uint64(SampleTypes)
@@ -55,7 +67,10 @@ func Sampling(specs []Spec, opt SampleOptions) ([]Spec, error) {
 		a := &s.Attr
 		a.Sample_type = st
 		a.Bits |= unix.PerfBitSampleIDAll | unix.PerfBitUseClockID
-		a.Clockid = unix.CLOCK_REALTIME
+		a.Clockid = unix.CLOCK_MONOTONIC
+		if opt.LostCount {
+			a.Read_format |= unix.PERF_FORMAT_LOST
+		}
 		if opt.Freq != 0 {
 			a.Bits |= unix.PerfBitFreq
 			a.Sample = opt.Freq
@@ -83,4 +98,13 @@ func RingFormat(specs []Spec) (RecordFormat, error) {
 		return RecordFormat{}, errNoSpecs
 	}
 	return NewRecordFormat(&specs[0].Attr)
+}
+
+// MonotonicToWall returns what to add to a CLOCK_MONOTONIC time (a
+// sample's) to make it wall-clock (CLOCK_REALTIME) nanoseconds, as of now.
+func MonotonicToWall() int64 {
+	var mono, wall unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	unix.ClockGettime(unix.CLOCK_REALTIME, &wall)
+	return wall.Nano() - mono.Nano()
 }

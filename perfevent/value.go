@@ -10,6 +10,9 @@ type Value struct {
 	Raw     uint64 // the count as read
 	Enabled uint64 // time the group was enabled, ns
 	Running uint64 // time the group was on a PMU, ns
+	// Lost counts the records of a sampling event the kernel dropped for
+	// want of room in its ring (PERF_FORMAT_LOST; 0 when counting).
+	Lost uint64
 }
 
 // Scaled estimates the count over the whole enabled time:

@@ -28,6 +28,8 @@ type Set struct {
 
 	seeding bool  // see FollowChildren
 	seeds   []int // perfevent.Seed fds, guarded by mu
+
+	sampling *sampling // nil when counting only
 }
 
 // Sink learns of the start and the end of every device of a Set (the
@@ -71,6 +73,11 @@ type Dev struct {
 	group  *perfevent.Group // nil once closed
 	exited bool
 	status unix.WaitStatus
+
+	ring     *perfevent.Ring // when sampling; the ring owner's once added
+	ids      []uint64        // the kernel's ids of the group's events, in spec order
+	retiring bool            // its ring is being read to its end (Close)
+	lostSeen uint64          // records lost as PERF_RECORD_LOST said (ring owner only)
 }
 
 // Arm opens a Dev on a task the tracer took over (attached, or launched
@@ -152,6 +159,9 @@ func (s *Set) open(t pidtree.Task, comm string, enableOnExec bool) (*Dev, error)
 		return nil, err
 	}
 	d := &Dev{set: s, task: t, group: g, comm: comm}
+	if s.sampling != nil {
+		s.mapRing(d)
+	}
 	s.opened.Add(1)
 	s.mu.Lock()
 	s.next++
@@ -215,13 +225,44 @@ func (d *Dev) Unuse() {
 
 // Close ends the observation: it reads the final counts, closes the
 // counters, takes d out of the live devices and hands its Final to the
-// set's sink. It is idempotent.
+// set's sink. A device with a ring first has it read to its end by the
+// ring owner, which then does the rest on its own goroutine: Close returns
+// at once, and no record is lost to the unmap. It is idempotent.
 func (d *Dev) Close() {
 	d.mu.Lock()
-	if d.group == nil {
+	if d.group == nil || d.retiring {
 		d.mu.Unlock()
 		return
 	}
+	if d.ring != nil {
+		d.retiring = true
+		fd := d.group.FDs()[0]
+		d.mu.Unlock()
+		sm := d.set.sampling
+		sm.owner.retire(fd, func() {
+			sm.ringBytes.Add(-int64(d.ring.Size()))
+			f := d.finish()
+			// The kernel writes PERF_RECORD_LOST only once the ring has
+			// room again: what a task lost with its ring full at its end
+			// only its events' own lost counts tell.
+			var lost uint64
+			for _, v := range f.Values {
+				lost += v.Lost
+			}
+			if lost > d.lostSeen && sm.opt.Sink != nil {
+				sm.opt.Sink.Lost(f.Task, lost-d.lostSeen)
+			}
+		})
+		return
+	}
+	d.mu.Unlock()
+	d.finish()
+}
+
+// finish reads the final counts, closes the counters, hands the Final to
+// the sink, and returns it.
+func (d *Dev) finish() Final {
+	d.mu.Lock()
 	f := Final{ID: d.id, Task: d.task, Comm: d.comm, Exited: d.exited, Status: d.status,
 		Values: make([]perfevent.Value, d.group.Len())}
 	f.Valid = d.group.Read(f.Values) == nil
@@ -235,6 +276,7 @@ func (d *Dev) Close() {
 	if s.sink != nil {
 		s.sink.Ended(f)
 	}
+	return f
 }
 
 // Counts is a live device's reading.
@@ -310,6 +352,11 @@ func (s *Set) Close() {
 	for _, d := range devs {
 		d.Close()
 	}
+	if s.sampling != nil {
+		// After the retirements Close queued: the rings are read to
+		// their ends, their devices ended.
+		s.sampling.owner.stop()
+	}
 	for _, fd := range seeds {
 		unix.Close(fd)
 	}
@@ -331,4 +378,142 @@ func commOf(tid int) string {
 		n--
 	}
 	return string(buf[:n])
+}
+
+// SamplingOptions make a Set sample: its specs sample (perfevent.Sampling),
+// and each device gets a ring of 2^RingOrder data pages, read by one
+// owner goroutine for the whole set.
+type SamplingOptions struct {
+	RingOrder int
+	Sink      SampleSink
+}
+
+// SampleSink receives what the rings hold. Its methods run on the ring
+// owner's goroutine, one at a time; a Sample is valid until the method
+// returns.
+type SampleSink interface {
+	Sample(s *Sample)
+	// Lost says that the kernel dropped n records of task t: its ring was
+	// full.
+	Lost(t pidtree.Task, n uint64)
+}
+
+// Sample is one sample of a followed task.
+type Sample struct {
+	Task   pidtree.Task // the task's identity, as the tracer knows it
+	Comm   string
+	Event  int // the index of the event in the set's specs
+	Record *perfevent.SampleRecord
+}
+
+// sampling is a Set's sampling state.
+type sampling struct {
+	opt    SamplingOptions
+	owner  *ringOwner
+	format perfevent.RecordFormat
+	// Owner goroutine only:
+	rec    perfevent.Record
+	sample Sample
+
+	ringFailures atomic.Int64
+	firstRingErr atomic.Pointer[error]
+	ringBytes    atomic.Int64 // ring memory mapped now
+	ringPeak     atomic.Int64 // the most mapped at once
+	badRecords   atomic.Int64
+}
+
+// EnableSampling makes the set sample; call it before the first Arm. The
+// set's specs must sample (perfevent.Sampling).
+func (s *Set) EnableSampling(opt SamplingOptions) error {
+	if !perfevent.Sampled(s.specs) {
+		return errors.New("profdev: the events do not sample")
+	}
+	format, err := perfevent.RingFormat(s.specs)
+	if err != nil {
+		return err
+	}
+	sm := &sampling{opt: opt, format: format}
+	if sm.owner, err = newRingOwner(s.handleRecord); err != nil {
+		return err
+	}
+	s.sampling = sm
+	return nil
+}
+
+// mapRing gives d its ring: the leader's, into which the members write
+// too. A ring that cannot be mapped (pinned memory spent) is no reason to
+// stop counting the task: the failure is counted, the counters stay.
+func (s *Set) mapRing(d *Dev) {
+	sm := s.sampling
+	ring, err := perfevent.MapRing(d.group.FDs()[0], sm.opt.RingOrder)
+	if err == nil {
+		if err = d.group.Redirect(); err == nil {
+			d.ids, err = d.group.IDs(d.ids[:0])
+		}
+		if err == nil {
+			err = sm.owner.add(d.group.FDs()[0], ring, d)
+		}
+		if err != nil {
+			ring.Close()
+		}
+	}
+	if err != nil {
+		sm.ringFailures.Add(1)
+		sm.firstRingErr.CompareAndSwap(nil, &err)
+		return
+	}
+	d.ring = ring
+	now := sm.ringBytes.Add(int64(ring.Size()))
+	for p := sm.ringPeak.Load(); now > p && !sm.ringPeak.CompareAndSwap(p, now); p = sm.ringPeak.Load() {
+	}
+}
+
+// handleRecord decodes a record of d's ring. Owner goroutine.
+func (s *Set) handleRecord(cookie any, raw []byte) {
+	d := cookie.(*Dev)
+	sm := s.sampling
+	if err := perfevent.DecodeRecord(raw, &sm.format, &sm.rec); err != nil {
+		sm.badRecords.Add(1)
+		return
+	}
+	switch sm.rec.Type {
+	case unix.PERF_RECORD_SAMPLE:
+		smp := &sm.sample
+		d.mu.Lock()
+		smp.Task, smp.Comm = d.task, d.comm
+		d.mu.Unlock()
+		smp.Event = 0
+		for i, id := range d.ids {
+			if id == sm.rec.Sample.ID {
+				smp.Event = i
+				break
+			}
+		}
+		smp.Record = &sm.rec.Sample
+		if sm.opt.Sink != nil {
+			sm.opt.Sink.Sample(smp)
+		}
+	case unix.PERF_RECORD_LOST, unix.PERF_RECORD_LOST_SAMPLES:
+		d.lostSeen += sm.rec.Lost.Count
+		if sm.opt.Sink != nil {
+			d.mu.Lock()
+			t := d.task
+			d.mu.Unlock()
+			sm.opt.Sink.Lost(t, sm.rec.Lost.Count)
+		}
+	}
+}
+
+// RingStats says how the rings fared: how many tasks could get no ring
+// (and the first reason), the most ring memory mapped at once (data pages,
+// in bytes), and the records that could not be decoded.
+func (s *Set) RingStats() (failures int, err error, bytes int64, bad int64) {
+	sm := s.sampling
+	if sm == nil {
+		return 0, nil, 0, 0
+	}
+	if p := sm.firstRingErr.Load(); p != nil {
+		err = *p
+	}
+	return int(sm.ringFailures.Load()), err, sm.ringPeak.Load(), sm.badRecords.Load()
 }

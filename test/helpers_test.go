@@ -315,6 +315,8 @@ type record struct {
 	Forks           *int   `json:"forks"`
 	CounterFailures *int   `json:"counter_failures"`
 	TasksLeft       *int   `json:"tasks_left"`
+	Samples         *int64 `json:"samples"`
+	LostRecords     *int64 `json:"lost_records"`
 	DurationNS      *int64 `json:"duration_ns"`
 }
 

@@ -71,7 +71,7 @@ func FuzzParseArgs(f *testing.F) {
 				t.Fatalf("parseArgs(%q): id %d accepted", args, id)
 			}
 		}
-		if c.interval < 0 || c.interval > 0 && c.interval.Milliseconds() < 10 || c.duration < 0 || c.exitN < 0 || c.exitN > 0 && c.interval == 0 {
+		if c.interval < 0 || c.interval > 0 && c.interval.Milliseconds() < 10 || c.duration < 0 || c.exitN < 0 || c.exitN > 0 && c.interval == 0 && !c.sampling() {
 			t.Fatalf("parseArgs(%q): accepted %+v", args, c)
 		}
 		if len(c.events) == 0 {

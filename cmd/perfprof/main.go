@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
 	"github.com/spf13/pflag"
 )
@@ -44,17 +45,23 @@ type config struct {
 	interval   time.Duration
 	duration   time.Duration
 	killAfter  time.Duration // how long a workload has to exit after a stop signal
-	exitN      int
-	perThread  bool
-	byComm     bool
-	foldAfter  int // ended rows kept before they are folded
-	output     string
-	json       bool
-	verbose    bool
-	version    bool     // --version: print it and exit
-	cpuProfile string   // write a pprof CPU profile of perfprof itself here
-	argv       []string // workload
-	path       string   // the workload, resolved in $PATH
+	exitN      int           // interval reports, or samples when sampling
+	// Sampling: a period or a frequency (one of them), call chains, the
+	// ring's data pages and its wake-up watermark.
+	period, freq uint64
+	callGraph    bool
+	ringPages    int
+	watermark    int
+	perThread    bool
+	byComm       bool
+	foldAfter    int // ended rows kept before they are folded
+	output       string
+	json         bool
+	verbose      bool
+	version      bool     // --version: print it and exit
+	cpuProfile   string   // write a pprof CPU profile of perfprof itself here
+	argv         []string // workload
+	path         string   // the workload, resolved in $PATH
 }
 
 // defaultKillAfter is how long a workload has to exit after a stop
@@ -63,6 +70,25 @@ const defaultKillAfter = 10 * time.Second
 
 // maxInterval is the longest -i, in ms: a year.
 const maxInterval = 365 * 24 * 3600 * 1000
+
+// sampling reports whether the run samples (-F or -c) rather than counts.
+func (c *config) sampling() bool { return c.freq > 0 || c.period > 0 }
+
+// ringOrder is the order (log2) of the rings' data pages.
+func (c *config) ringOrder() int {
+	pages := c.ringPages
+	if pages == 0 {
+		pages = 2 // perf-prof's, so that thousands of tasks fit
+		if c.callGraph {
+			pages = 4
+		}
+	}
+	order := 0
+	for 1<<order < pages {
+		order++
+	}
+	return order
+}
 
 // usageError is a bad command line: exit status 2.
 type usageError struct{ msg string }
@@ -90,7 +116,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVarP(&interval, "interval", "i", 0, "print a report every `MS` milliseconds")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 10s, 1m); the workload is killed")
 	fs.DurationVar(&c.killAfter, "kill-after", defaultKillAfter, "after Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT), give the workload `D` to exit before its tasks are killed; 0 kills at once")
-	fs.IntVarP(&c.exitN, "exit-N", "N", 0, "stop after `N` interval reports")
+	fs.IntVarP(&c.exitN, "exit-N", "N", 0, "stop after `N` samples (when sampling), or N interval reports")
+	fs.Uint64VarP(&c.freq, "freq", "F", 0, "sample each event `HZ` times a second (instead of counting)")
+	fs.Uint64VarP(&c.period, "period", "c", 0, "sample every `N` events (instead of counting)")
+	fs.BoolVarP(&c.callGraph, "call-graph", "g", false, "record the call chain of each sample")
+	fs.IntVarP(&c.ringPages, "mmap-pages", "m", 0, "data pages of each task's ring, a power of two (default 2, 4 with -g)")
+	fs.IntVar(&c.watermark, "watermark", 0, "wake when a ring is `PCT` percent full, not at every sample")
 	fs.BoolVar(&c.perThread, "per-thread", false, "report per thread instead of per process")
 	fs.BoolVar(&c.byComm, "by-comm", false, "report per command name, with the number of processes")
 	fs.IntVar(&c.foldAfter, "fold-after", report.DefaultKeep, "keep `N` ended processes as rows of their own; fold the older ones by command name")
@@ -157,8 +188,18 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("--fold-after %d: must be at least 1", c.foldAfter)
 	case c.exitN < 0:
 		return nil, usagef("-N %d: must be positive", c.exitN)
-	case c.exitN > 0 && interval == 0:
-		return nil, usagef("-N %d counts interval reports: give -i MS too", c.exitN)
+	case c.exitN > 0 && interval == 0 && !c.sampling():
+		return nil, usagef("-N %d counts interval reports (or samples, with -F or -c): give -i MS too", c.exitN)
+	case c.freq > 0 && c.period > 0:
+		return nil, usagef("give -F HZ or -c N, not both")
+	case c.ringPages < 0 || c.ringPages&(c.ringPages-1) != 0 || c.ringPages > 1<<20:
+		return nil, usagef("-m %d: the ring's pages must be a power of two", c.ringPages)
+	case c.watermark < 0 || c.watermark > perfevent.MaxWatermark:
+		return nil, usagef("--watermark %d: a percentage of the ring, 1 to %d", c.watermark, perfevent.MaxWatermark)
+	case !c.sampling() && (c.callGraph || c.ringPages > 0 || c.watermark > 0):
+		return nil, usagef("-g, -m and --watermark are for sampling: give -F HZ or -c N")
+	case c.sampling() && c.noFollow:
+		return nil, usagef("sampling needs following (a ring per task): drop --no-follow")
 	}
 	c.interval = time.Duration(interval) * time.Millisecond
 	if len(c.events) == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
 	"strings"
@@ -19,6 +20,7 @@ type record struct {
 	PPID      int         `json:"ppid,omitempty"`
 	TID       int         `json:"tid,omitempty"`
 	Comm      string      `json:"comm,omitempty"`
+	Lost      int64       `json:"lost,omitempty"`
 	Code      *int        `json:"code,omitempty"`
 	Signal    *int        `json:"signal,omitempty"`
 	Processes int         `json:"processes,omitempty"`
@@ -33,6 +35,10 @@ type record struct {
 	DurationNS      *int64 `json:"duration_ns,omitempty"`
 	CPUNS           *int64 `json:"perfprof_cpu_ns,omitempty"`
 	TasksLeft       *int   `json:"tasks_left,omitempty"`
+	Samples         *int64 `json:"samples,omitempty"`
+	LostTotal       *int64 `json:"lost_records,omitempty"`
+	RingFailures    *int   `json:"ring_failures,omitempty"`
+	RingBytes       *int64 `json:"ring_bytes_max,omitempty"`
 }
 
 type jsonValue struct {
@@ -75,7 +81,10 @@ func (e *jsonEvents) MarshalJSON() ([]byte, error) {
 // and only a writer that far behind makes it wait (no record is dropped).
 // Reports and the summary come from the main goroutine.
 //
-// A table is written by the main goroutine alone, under mu.
+// A table is written by the main goroutine alone, under mu; when samples
+// are written too (they come from the ring owner's goroutine), tables go
+// through the channel as well, so that nothing interleaves. A sample
+// carries the kernel's time of the sample, not one the channel gives.
 //
 // The first write error stops all writing; Failed is closed then, so that
 // the run can stop (a reader that closed the pipe wants no more), and close
@@ -97,17 +106,20 @@ type output struct {
 	failed chan struct{}
 }
 
-// outItem is one task event, or the records of one report (they share a
-// time).
+// outItem is one task event, the records of one report (they share a
+// time), or bytes already made (a sample, a table).
 type outItem struct {
 	r     record
 	batch []record
+	raw   []byte
 }
 
-func newOutput(w io.Writer, asJSON bool) *output {
+// newOutput returns the stream of w. queued makes every write go through
+// the channel, tables too: samples are written.
+func newOutput(w io.Writer, asJSON, queued bool) *output {
 	o := &output{json: asJSON, w: bufio.NewWriterSize(w, 64<<10), failed: make(chan struct{})}
 	o.enc = json.NewEncoder(o.w)
-	if asJSON {
+	if asJSON || queued {
 		o.items = make(chan outItem, 4096)
 		o.done = make(chan struct{})
 		go o.drain()
@@ -152,7 +164,10 @@ func (o *output) drain() {
 		if o.Err() != nil {
 			continue // discard: nothing more can be written
 		}
-		if it.batch == nil {
+		switch {
+		case it.raw != nil:
+			o.w.Write(it.raw)
+		case it.batch == nil:
 			o.enc.Encode(it.r)
 		}
 		for i := range it.batch {
@@ -166,8 +181,19 @@ func (o *output) drain() {
 	}
 }
 
+// line queues bytes already made: a sample (with its own time).
+func (o *output) line(b []byte) {
+	o.items <- outItem{raw: b}
+}
+
 // table writes a table with write (not JSON).
 func (o *output) table(write func(w io.Writer)) {
+	if o.items != nil {
+		var b bytes.Buffer
+		write(&b)
+		o.items <- outItem{raw: b.Bytes()}
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.Err() != nil {

@@ -29,8 +29,11 @@ type session struct {
 	names []string // the events' names, in -e order
 	out   *output
 	sigc  chan os.Signal // stop signals, caught from the start
-	start time.Time
-	left  int // tasks the tracer still held at its end (zombies left to the kernel)
+
+	sampler *sampler      // nil when counting
+	limitc  chan struct{} // closed when -N samples were written
+	start   time.Time
+	left    int // tasks the tracer still held at its end (zombies left to the kernel)
 }
 
 func (s *session) errorf(format string, args ...any) {
@@ -113,6 +116,13 @@ func (s *session) run() int {
 		s.fail(err)
 		return exitFailure
 	}
+	var fields []*perfevent.FieldDecoder
+	if c.sampling() {
+		if specs, fields, err = s.samplingSpecs(specs); err != nil {
+			s.fail(err)
+			return exitFailure
+		}
+	}
 	// Keep one instance of each event open for the whole run, so that no
 	// per-task open or close is the first or last of its kind.
 	pin, err := perfevent.Pin(specs)
@@ -140,12 +150,21 @@ func (s *session) run() int {
 		}
 		defer stop()
 	}
-	s.out = newOutput(w, c.json)
+	s.out = newOutput(w, c.json, c.sampling())
 	for _, sp := range specs {
 		s.names = append(s.names, sp.Name)
 	}
 	s.model = report.NewModel(report.Options{Events: s.names, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
 	s.set = profdev.NewSet(specs, s.model)
+	if c.sampling() {
+		s.sampler = &sampler{out: s.out, names: s.names, fields: fields, json: c.json, wall: perfevent.MonotonicToWall(),
+			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf}
+		s.limitc = make(chan struct{})
+		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler}); err != nil {
+			s.fail(err)
+			return exitFailure
+		}
+	}
 	s.start = time.Now()
 
 	var code int
@@ -167,6 +186,42 @@ func writeReason(err error) string {
 		return err.Error() + " (the report's reader is gone)"
 	}
 	return err.Error()
+}
+
+// samplingSpecs makes specs sample as the command line says, checks that
+// this machine can (a frequency above kernel.perf_event_max_sample_rate is
+// refused, for one), and returns the field decoders of the tracepoints.
+func (s *session) samplingSpecs(specs []perfevent.Spec) ([]perfevent.Spec, []*perfevent.FieldDecoder, error) {
+	c := s.cfg
+	opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
+		Watermark: c.watermark, RingPages: 1 << c.ringOrder(), LostCount: true}
+	sampled, err := perfevent.Sampling(specs, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := perfevent.Probe(sampled); err != nil {
+		// Before Linux 6.0 the kernel does not count lost records: the
+		// PERF_RECORD_LOST records are all there is.
+		opt.LostCount = false
+		var err2 error
+		if sampled, err2 = perfevent.Sampling(specs, opt); err2 != nil || perfevent.Probe(sampled) != nil {
+			return nil, nil, err
+		}
+	}
+	specs = sampled
+	fields := make([]*perfevent.FieldDecoder, len(specs))
+	for i, sp := range specs {
+		if sp.Attr.Type != unix.PERF_TYPE_TRACEPOINT {
+			continue
+		}
+		subsys, name, _ := strings.Cut(sp.Name, ":")
+		f, err := perfevent.ReadFormat(subsys, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		fields[i] = perfevent.NewFieldDecoder(f)
+	}
+	return specs, fields, nil
 }
 
 // probe opens each event once on perfprof itself, so that an event this
@@ -380,10 +435,14 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 			// Nobody reads the report any more.
 			failed = nil
 			stop()
+		case <-s.limitc:
+			// -N samples were written: stop now, as --duration does.
+			s.limitc = nil
+			stop()
 		case <-tick:
 			s.report(false)
 			reports++
-			if c.exitN > 0 && reports >= c.exitN {
+			if c.exitN > 0 && reports >= c.exitN && !c.sampling() {
 				stop()
 				tick = nil
 			}
@@ -405,16 +464,35 @@ func (s *session) finish(tasks, forks, code int) int {
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru) // perfprof's own threads, not the workload's
 	cpu := ru.Utime.Nano() + ru.Stime.Nano()
+	var samples, lost, ringBytes int64
+	var ringFailures int
+	var ringErr error
+	if s.sampler != nil {
+		samples, lost = s.sampler.samples.Load(), s.sampler.lost.Load()
+		ringFailures, ringErr, ringBytes, _ = s.set.RingStats()
+	}
 	if s.cfg.json {
 		d := elapsed.Nanoseconds()
-		s.out.emit([]record{{Type: "summary",
-			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left}})
+		sum := record{Type: "summary",
+			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left}
+		if s.sampler != nil {
+			sum.Samples, sum.LostTotal, sum.RingFailures, sum.RingBytes = &samples, &lost, &ringFailures, &ringBytes
+		}
+		s.out.emit([]record{sum})
 	} else {
 		s.out.table(func(w io.Writer) {
-			fmt.Fprintf(w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed, perfprof used %.3f s CPU\n\n",
+			fmt.Fprintf(w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed, perfprof used %.3f s CPU\n",
 				tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
 				failures, pl(failures, "failure", "failures"), elapsed.Seconds(), float64(cpu)/1e9)
+			if s.sampler != nil {
+				fmt.Fprintf(w, " %d %s, %d lost, %d %s without a ring, %s of rings at most\n",
+					samples, pl(int(samples), "sample", "samples"), lost, ringFailures, pl(ringFailures, "task", "tasks"), bytesString(ringBytes))
+			}
+			fmt.Fprintln(w)
 		})
+	}
+	if ringFailures > 0 {
+		s.warnf("%d %s followed without a ring (counted, not sampled): %v", ringFailures, pl(ringFailures, "task was", "tasks were"), ringErr)
 	}
 	if failures > 0 {
 		s.warnf("%d %s followed without counters: %v", failures, pl(failures, "task was", "tasks were"), ferr)
@@ -430,4 +508,12 @@ func pl(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// bytesString says n bytes in KiB or MiB.
+func bytesString(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

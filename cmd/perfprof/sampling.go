@@ -1,0 +1,202 @@
+package main
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/profdev"
+)
+
+// sampler writes the samples of a run, as the ring owner hands them over
+// (profdev.SampleSink): one line each, in perf script's style or as a JSON
+// record. It counts them and the records the kernel lost, and stops the
+// run once -N samples are written.
+type sampler struct {
+	out    *output
+	names  []string                  // the events, by index
+	fields []*perfevent.FieldDecoder // tracepoint field decoders, by event (nil: not a tracepoint)
+	json   bool
+	wall   int64  // added to a sample's (monotonic) time: wall-clock time
+	limit  int64  // -N: stop after this many samples (0: no limit)
+	onStop func() // called once, at the limit
+	warn   func(format string, args ...any)
+
+	samples atomic.Int64 // written
+	beyond  atomic.Int64 // read after the limit, not written
+	lost    atomic.Int64
+
+	stopOnce sync.Once
+	lastWarn time.Time // ring owner goroutine only
+}
+
+var _ profdev.SampleSink = (*sampler)(nil)
+
+// Sample writes one sample. Ring owner goroutine.
+func (sp *sampler) Sample(s *profdev.Sample) {
+	if sp.limit > 0 && sp.samples.Load() >= sp.limit {
+		sp.beyond.Add(1)
+		return
+	}
+	var b []byte
+	if sp.json {
+		b = sp.appendJSON(make([]byte, 0, 256), s)
+	} else {
+		b = sp.appendText(make([]byte, 0, 128), s)
+	}
+	sp.out.line(b)
+	if n := sp.samples.Add(1); sp.limit > 0 && n >= sp.limit {
+		sp.stopOnce.Do(sp.onStop)
+	}
+}
+
+// Lost counts records the kernel dropped: a ring was full. Ring owner
+// goroutine.
+func (sp *sampler) Lost(t pidtree.Task, n uint64) {
+	sp.lost.Add(int64(n))
+	if sp.json {
+		sp.out.event(record{Type: "lost", PID: t.TGID, TID: t.TID, Lost: int64(n)})
+	}
+	if now := time.Now(); now.Sub(sp.lastWarn) >= time.Second {
+		sp.lastWarn = now
+		sp.warn("%d records lost so far: the rings were full (a larger -m, or a longer period)", sp.lost.Load())
+	}
+}
+
+// appendText appends s in perf script's style:
+//
+//	comm pid/tid [cpu] seconds.nanoseconds: period event: ip fields
+//	    callchain, one frame per line, kernel frames marked [k]
+func (sp *sampler) appendText(b []byte, s *profdev.Sample) []byte {
+	b = appendPadded(b, s.Comm, 16)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(s.Record.PID), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(s.Record.TID), 10)
+	b = append(b, " ["...)
+	if s.Record.CPU < 100 {
+		b = append(b, '0')
+	}
+	if s.Record.CPU < 10 {
+		b = append(b, '0')
+	}
+	b = strconv.AppendInt(b, int64(s.Record.CPU), 10)
+	b = append(b, "] "...)
+	t := uint64(int64(s.Record.Time) + sp.wall)
+	b = strconv.AppendUint(b, t/1e9, 10)
+	b = append(b, '.')
+	var nb [20]byte
+	ns := strconv.AppendUint(nb[:0], t%1e9+1e9, 10) // zero-padded
+	b = append(b, ns[1:]...)
+	b = append(b, ": "...)
+	b = strconv.AppendUint(b, s.Record.Period, 10)
+	b = append(b, ' ')
+	b = append(b, sp.names[s.Event]...)
+	b = append(b, ": "...)
+	b = strconv.AppendUint(b, s.Record.IP, 16)
+	if d := sp.fields[s.Event]; d != nil {
+		b = append(b, ' ')
+		b = d.AppendText(b, s.Record.Raw)
+	}
+	b = append(b, '\n')
+	kernel := false
+	for _, ip := range s.Record.Callchain {
+		if ctx, ok := perfevent.CallchainMarker(ip); ok {
+			kernel = ctx.Kernel()
+			continue
+		}
+		b = append(b, "\t    "...)
+		b = strconv.AppendUint(b, ip, 16)
+		if kernel {
+			b = append(b, " [k]"...)
+		}
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// appendJSON appends s as a JSON sample record.
+func (sp *sampler) appendJSON(b []byte, s *profdev.Sample) []byte {
+	b = append(b, `{"type":"sample","time":`...)
+	b = strconv.AppendInt(b, int64(s.Record.Time)+sp.wall, 10)
+	b = append(b, `,"pid":`...)
+	b = strconv.AppendInt(b, int64(s.Record.PID), 10)
+	b = append(b, `,"tid":`...)
+	b = strconv.AppendInt(b, int64(s.Record.TID), 10)
+	b = append(b, `,"comm":`...)
+	b = appendJSONString(b, s.Comm)
+	b = append(b, `,"cpu":`...)
+	b = strconv.AppendInt(b, int64(s.Record.CPU), 10)
+	b = append(b, `,"event":`...)
+	b = appendJSONString(b, sp.names[s.Event])
+	b = append(b, `,"period":`...)
+	b = strconv.AppendUint(b, s.Record.Period, 10)
+	b = append(b, `,"ip":"0x`...)
+	b = strconv.AppendUint(b, s.Record.IP, 16)
+	b = append(b, '"')
+	if len(s.Record.Callchain) > 0 {
+		b = append(b, `,"callchain":[`...)
+		first := true
+		for _, ip := range s.Record.Callchain {
+			if _, ok := perfevent.CallchainMarker(ip); ok {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, `"0x`...)
+			b = strconv.AppendUint(b, ip, 16)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	if d := sp.fields[s.Event]; d != nil {
+		b = append(b, `,"fields":`...)
+		b = d.AppendJSON(b, s.Record.Raw)
+	}
+	return append(b, "}\n"...)
+}
+
+// appendPadded appends s right-aligned in n columns, as perf script does.
+func appendPadded(b []byte, s string, n int) []byte {
+	for i := len(s); i < n; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, s...)
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// does: quotes, backslashes and control characters, and bytes that are not
+// UTF-8 as U+FFFD (a comm may hold any byte).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

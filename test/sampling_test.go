@@ -1,0 +1,250 @@
+package test
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sample is one JSON sample record.
+type sample struct {
+	Type      string         `json:"type"`
+	Time      int64          `json:"time"`
+	PID       int            `json:"pid"`
+	TID       int            `json:"tid"`
+	Comm      string         `json:"comm"`
+	CPU       int            `json:"cpu"`
+	Event     string         `json:"event"`
+	Period    uint64         `json:"period"`
+	IP        string         `json:"ip"`
+	Callchain []string       `json:"callchain"`
+	Fields    map[string]any `json:"fields"`
+	Lost      int64          `json:"lost"`
+}
+
+// samplingReport splits a --json sampling report: its samples and lost
+// records, and the rest as readReport reads it.
+func samplingReport(t *testing.T, path string) (samples []sample, lost int64, rep *report) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rest []string
+	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		var s sample
+		if err := json.Unmarshal([]byte(l), &s); err != nil {
+			t.Fatalf("not JSON (%v): %q", err, l)
+		}
+		switch s.Type {
+		case "sample":
+			samples = append(samples, s)
+		case "lost":
+			lost += s.Lost
+			if s.PID == 0 || s.TID == 0 || s.Lost <= 0 {
+				t.Errorf("lost record %q: want pid, tid and lost", l)
+			}
+		default:
+			rest = append(rest, l)
+		}
+	}
+	f := path + ".rest"
+	os.WriteFile(f, []byte(strings.Join(rest, "\n")+"\n"), 0o644)
+	return samples, lost, readReport(t, f)
+}
+
+// TestSampleEveryTask: every task of a forking workload is sampled from
+// its first instruction, and its samples (with what the kernel lost) add
+// up to what its own sampling event counted.
+func TestSampleEveryTask(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	out := reportPath(t)
+	p, code := runPP(t, 30*time.Second, "--json", "-o", out, "-c", "1", "-e", "page-faults", "--", workload("forktree"), "2", "2", "1", "1")
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr())
+	}
+	samples, lost, rep := samplingReport(t, out)
+	perPID := map[int]uint64{}
+	for _, s := range samples {
+		if s.Event != "page-faults" || s.Period != 1 || s.PID == 0 || s.TID == 0 || !strings.HasPrefix(s.IP, "0x") || s.Comm == "" {
+			t.Fatalf("sample %+v", s)
+		}
+		perPID[s.PID]++
+	}
+	cs := parseCreated(t, p.out.all())
+	if len(cs) == 0 {
+		t.Fatal("the workload created nothing")
+	}
+	var counted uint64
+	for _, r := range rep.final {
+		n := value(t, r, "page-faults")
+		counted += n
+		if perPID[r.PID] == 0 {
+			t.Errorf("process %d (%s): %d page faults counted, no sample", r.PID, r.Comm, n)
+		}
+	}
+	for _, c := range cs {
+		if c.kind == "fork" && perPID[c.tid] == 0 {
+			t.Errorf("child %d: no sample", c.tid)
+		}
+	}
+	if got := uint64(len(samples)) + uint64(lost); got != counted {
+		t.Errorf("%d samples + %d lost, %d page faults counted by the sampling events", len(samples), lost, counted)
+	}
+	if s := rep.summary; s.Samples == nil || *s.Samples != int64(len(samples)) {
+		t.Errorf("summary samples %v, %d sample records", s.Samples, len(samples))
+	}
+}
+
+// TestSampleLostExact: a one-page ring flooded with samples loses records,
+// and says how many, exactly: samples + lost = the events counted.
+func TestSampleLostExact(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	out := reportPath(t)
+	p, code := runPP(t, 60*time.Second, "--json", "-o", out, "-m", "1", "-c", "1", "-e", "page-faults", "--", workload("pagetouch"), "1", "20000")
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr())
+	}
+	samples, lost, rep := samplingReport(t, out)
+	var counted uint64
+	for _, r := range rep.final {
+		counted += value(t, r, "page-faults")
+	}
+	t.Logf("%d samples, %d lost, %d page faults", len(samples), lost, counted)
+	if lost == 0 {
+		t.Errorf("no record lost with a one-page ring: the test does not test losses")
+	}
+	if got := uint64(len(samples)) + uint64(lost); got != counted {
+		t.Errorf("%d samples + %d lost = %d, %d page faults counted", len(samples), lost, got, counted)
+	}
+	if s := rep.summary; s.LostRecords == nil || *s.LostRecords != lost {
+		t.Errorf("summary lost %v, %d in lost records", s.LostRecords, lost)
+	}
+	if !strings.Contains(p.stderr(), "lost") {
+		t.Errorf("stderr %q: no warning of the losses", p.stderr())
+	}
+}
+
+// TestSampleExitN: -N 10 prints exactly 10 samples, then stops as
+// --duration does: the workload is killed, an attached target is let go,
+// running, and nothing is left stopped.
+func TestSampleExitN(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	count := func(t *testing.T, path string) int {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), " page-faults: ")
+	}
+	t.Run("Launch", func(t *testing.T) {
+		requires(t)
+		t.Parallel()
+		out := reportPath(t)
+		p, code := runPP(t, 20*time.Second, "-N", "10", "-c", "1", "-e", "page-faults", "-o", out, "--", workload("sigtarget"), "1")
+		if code != 137 {
+			t.Errorf("exit status %d, want 137 (the workload killed)\n%s", code, p.stderr())
+		}
+		if n := count(t, out); n != 10 {
+			t.Errorf("%d samples printed, want 10", n)
+		}
+	})
+	t.Run("Attach", func(t *testing.T) {
+		requires(t)
+		t.Parallel()
+		tgt, pid := startTarget(t, 1)
+		out := reportPath(t)
+		p, code := runPP(t, 20*time.Second, "-N", "10", "-c", "1", "-e", "page-faults", "-o", out, "-p", strconv.Itoa(pid))
+		if code != 0 {
+			t.Errorf("exit status %d, want 0\n%s", code, p.stderr())
+		}
+		if n := count(t, out); n != 10 {
+			t.Errorf("%d samples printed, want 10", n)
+		}
+		assertNotStopped(t, pid)
+		if _, tr := taskState(pid, pid); tr != 0 {
+			t.Errorf("target still traced by %d", tr)
+		}
+		stopTarget(t, tgt)
+	})
+}
+
+// TestSampleTracepoint: sched:sched_switch samples carry their fields,
+// decoded by name: the switching-out task is the sampled one.
+func TestSampleTracepoint(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	out := reportPath(t)
+	p, code := runPP(t, 20*time.Second, "--json", "-o", out, "-c", "1", "-e", "sched:sched_switch", "--", "sh", "-c", "sleep 0.01; sleep 0.01")
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr())
+	}
+	samples, _, _ := samplingReport(t, out)
+	if len(samples) < 3 {
+		t.Fatalf("%d samples, want a switch for each sleep at least", len(samples))
+	}
+	for _, s := range samples {
+		prev, ok1 := s.Fields["prev_pid"].(float64)
+		comm, ok2 := s.Fields["prev_comm"].(string)
+		if !ok1 || !ok2 || int(prev) != s.TID || comm == "" {
+			t.Errorf("sample %+v: want prev_pid = tid and prev_comm a string", s)
+		}
+		if _, ok := s.Fields["next_pid"].(float64); !ok {
+			t.Errorf("sample %+v: no next_pid", s)
+		}
+	}
+}
+
+// TestSampleCallGraph: -g samples carry their call chains.
+func TestSampleCallGraph(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	out := reportPath(t)
+	if p, code := runPP(t, 20*time.Second, "--json", "-o", out, "-g", "-c", "1", "-e", "page-faults", "--", "/bin/true"); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr())
+	}
+	samples, _, _ := samplingReport(t, out)
+	if len(samples) == 0 {
+		t.Fatal("no sample")
+	}
+	for _, s := range samples {
+		if len(s.Callchain) == 0 || s.Callchain[0] != s.IP {
+			t.Errorf("sample %+v: want a call chain that starts at its ip", s)
+		}
+	}
+}
+
+// TestSampleText: text samples in perf script's style, then the counts of
+// the sampling events, then the summary with the samples.
+func TestSampleText(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	out := reportPath(t)
+	if p, code := runPP(t, 20*time.Second, "-o", out, "-F", "999", "-e", "task-clock", "--", workload("pagetouch"), "1", "3000"); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr())
+	}
+	b, _ := os.ReadFile(out)
+	text := string(b)
+	lines := strings.Split(text, "\n")
+	n := 0
+	for _, l := range lines {
+		if !strings.Contains(l, " task-clock: ") {
+			continue
+		}
+		n++
+		f := strings.Fields(l)
+		// comm pid/tid [cpu] time: period event: ip
+		if len(f) != 7 || !strings.Contains(f[1], "/") || !strings.HasPrefix(f[2], "[") || !strings.HasSuffix(f[3], ":") {
+			t.Errorf("sample line %q", l)
+		}
+	}
+	if n == 0 || !strings.Contains(text, "Performance counter stats") || !strings.Contains(text, strconv.Itoa(n)+" samples") {
+		t.Errorf("%d sample lines; report:\n%s", n, tail(text))
+	}
+}
