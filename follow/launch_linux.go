@@ -79,6 +79,7 @@ func parseStubConfig(v string) (stubConfig, error) {
 // runs on the main thread with the goroutine locked to it.
 func runStub(config string) {
 	runtime.LockOSThread()
+	setComm("perfprof-launch") // until the workload's exec names it
 	c, err := parseStubConfig(config)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "perfprof: launch stub: %v\n", err)

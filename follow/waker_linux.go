@@ -35,6 +35,7 @@ func init() {
 
 // runWaker is the waker process; it reads its pipe on fd 0.
 func runWaker() {
+	setComm("perfprof-waker") // not "exe" (from /proc/self/exe) in ps and in samples
 	var buf [64]byte
 	for {
 		n, err := unix.Read(0, buf[:])

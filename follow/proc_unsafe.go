@@ -54,3 +54,10 @@ func pidfdProcessOf(tid int) (tgid, ppid int, ok bool) {
 	}
 	return int(info.TGID), int(info.PPID), true
 }
+
+// setComm sets the calling thread's (and, on the main thread, the
+// process's) command name.
+func setComm(name string) {
+	b := append([]byte(name), 0)
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&b[0])), 0, 0, 0)
+}
