@@ -44,28 +44,40 @@ func readStat(tid int) (procStat, error) {
 	return procStat{State: f[0][0], PPID: ppid}, nil
 }
 
-// statusField returns the value of "Name:" in /proc/TID/status.
-func statusField(tid int, name string) (string, error) {
+// statusFields returns the values of the "Name:" lines of /proc/TID/status
+// for names, in one read ("" for a name it lacks).
+func statusFields(tid int, names ...string) ([]string, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	vals := make([]string, len(names))
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+":"); ok {
-			return strings.TrimSpace(v), nil
+		name, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		for i, n := range names {
+			if n == name {
+				vals[i] = strings.TrimSpace(v)
+			}
 		}
 	}
-	return "", os.ErrNotExist
+	return vals, nil
 }
 
-func statusInt(tid int, name string) int {
-	v, err := statusField(tid, name)
-	if err != nil {
-		return 0
+// statusInts returns the values of names in /proc/TID/status as integers
+// (0 for a name it lacks, or if tid is gone).
+func statusInts(tid int, names ...string) []int {
+	vals, _ := statusFields(tid, names...)
+	n := make([]int, len(names))
+	for i, v := range vals {
+		n[i], _ = strconv.Atoi(v)
 	}
-	n, _ := strconv.Atoi(v)
 	return n
 }
+
+func statusInt(tid int, name string) int { return statusInts(tid, name)[0] }
 
 // tracerOf returns the TracerPid of tid (0 if untraced or unknown).
 func tracerOf(tid int) int { return statusInt(tid, "TracerPid") }
@@ -142,38 +154,21 @@ func processOf(tid int) (tgid, ppid int) {
 	if tgid, ppid, ok := pidfdProcessOf(tid); ok {
 		return tgid, ppid
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/status")
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, v, _ := strings.Cut(line, ":")
-		switch name {
-		case "Tgid":
-			tgid, _ = strconv.Atoi(strings.TrimSpace(v))
-		case "PPid":
-			ppid, _ = strconv.Atoi(strings.TrimSpace(v))
-			return tgid, ppid // PPid comes after Tgid
-		}
-	}
-	return tgid, ppid
+	v := statusInts(tid, "Tgid", "PPid")
+	return v[0], v[1]
 }
 
 // signalPending reports whether sig is pending for process pid: in its
 // shared pending set (a signal sent to the process or its process group,
 // waiting for a thread that does not block it) or in its leader's own.
 func signalPending(pid int, sig unix.Signal) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
+	vals, err := statusFields(pid, "ShdPnd", "SigPnd")
+	if err != nil || sig < 1 || sig > 64 {
 		return false
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		name, v, ok := strings.Cut(line, ":")
-		if !ok || name != "ShdPnd" && name != "SigPnd" {
-			continue
-		}
-		set, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		if err == nil && sig >= 1 && sig <= 64 && set&(1<<(sig-1)) != 0 {
+	for _, v := range vals {
+		set, err := strconv.ParseUint(v, 16, 64)
+		if err == nil && set&(1<<(sig-1)) != 0 {
 			return true
 		}
 	}

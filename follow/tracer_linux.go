@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/sigstart"
 	"golang.org/x/sys/unix"
 )
 
@@ -146,7 +147,7 @@ func (t *Tracer) serve(ready chan<- struct{}) {
 	// With Go's SIGCHLD handler installed, every tracee stop also raises a
 	// signal in this process; with the default disposition the kernel
 	// drops it (SIG_IGN would auto-reap our children: never that).
-	defaultSIGCHLD()
+	sigstart.SetDefault(unix.SIGCHLD)
 	if w, err := startWaker(); err != nil {
 		t.logf("WAKER not started (%v): each request starts a process", err)
 	} else {

@@ -13,7 +13,6 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -1099,61 +1098,6 @@ func BenchmarkDecodeRecord(b *testing.B) {
 
 // The kernel test: real records from a real ring.
 
-// recRing is a minimal reader of a perf ring, as perf_event_open(2)
-// describes it: records lie between data_tail and data_head (offsets 1032
-// and 1024 of the first page) in the data area (data_offset, data_size at
-// 1040 and 1048); a record that wraps the end is copied out.
-type recRing struct {
-	mem     []byte
-	data    []byte
-	wrapped int // records that wrapped the end
-}
-
-func recMapRing(t *testing.T, fd, pages int) *recRing {
-	t.Helper()
-	mem, err := unix.Mmap(fd, 0, (1+pages)*os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
-	if err != nil {
-		t.Fatal(os.NewSyscallError("mmap", err))
-	}
-	t.Cleanup(func() { unix.Munmap(mem) })
-	off := binary.NativeEndian.Uint64(mem[1040:])
-	size := binary.NativeEndian.Uint64(mem[1048:])
-	if off == 0 || size != uint64(pages*os.Getpagesize()) {
-		t.Fatalf("data_offset %d, data_size %d", off, size)
-	}
-	return &recRing{mem: mem, data: mem[off : off+size]}
-}
-
-func (r *recRing) head() *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[1024])) }
-func (r *recRing) tail() *uint64 { return (*uint64)(unsafe.Pointer(&r.mem[1032])) }
-
-// drain appends copies of the records written so far to recs and frees
-// their space.
-func (r *recRing) drain(t *testing.T, recs [][]byte) [][]byte {
-	head := atomic.LoadUint64(r.head()) // load-acquire: the records before head are written
-	tail := atomic.LoadUint64(r.tail())
-	size := uint64(len(r.data))
-	for tail < head {
-		start := tail % size
-		var hdr [8]byte
-		n := copy(hdr[:], r.data[start:])
-		copy(hdr[n:], r.data)
-		sz := uint64(binary.NativeEndian.Uint16(hdr[6:]))
-		if sz < 8 || sz > head-tail {
-			t.Fatalf("record of %d bytes at %d, head at %d", sz, tail, head)
-		}
-		rec := make([]byte, sz)
-		if n := copy(rec, r.data[start:]); n < len(rec) {
-			copy(rec[n:], r.data)
-			r.wrapped++
-		}
-		recs = append(recs, rec)
-		tail += sz
-	}
-	atomic.StoreUint64(r.tail(), tail) // store-release: the kernel may reuse the space
-	return recs
-}
-
 // recOpen opens a software event on pid with attr (type, size and flags
 // filled in) and returns its fd and id.
 func recOpen(t *testing.T, attr unix.PerfEventAttr, pid, group int) (int, uint64) {
@@ -1234,7 +1178,11 @@ func recKernelRun(t *testing.T, full bool) {
 		// A counting member: PERF_SAMPLE_READ reads the group.
 		_, memberID = recOpen(t, unix.PerfEventAttr{Config: unix.PERF_COUNT_SW_TASK_CLOCK, Read_format: attr.Read_format}, child, fd)
 	}
-	ring := recMapRing(t, fd, 8) // 32 KiB: the records wrap its end
+	ring, err := MapRing(fd, 3) // 32 KiB: the records wrap its end
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ring.Close()
 	// Read from another CPU than the child's, so that the ring seldom
 	// fills up (which drops records: PERF_RECORD_LOST).
 	runtime.LockOSThread()
@@ -1256,7 +1204,9 @@ func recKernelRun(t *testing.T, full bool) {
 		default:
 			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 10)
 		}
-		recs = ring.drain(t, recs)
+		if err := ring.Drain(func(rec []byte) { recs = append(recs, append([]byte(nil), rec...)) }); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if !cmd.ProcessState.Success() {
 		t.Fatalf("child: %v", cmd.ProcessState)
@@ -1404,8 +1354,8 @@ func recKernelRun(t *testing.T, full bool) {
 			t.Logf("record %d: type %d", i, r.Type)
 		}
 	}
-	t.Logf("%d records (%d wrapped the ring's end): %d samples (%d kernel, %d user), %d comm, %d mmap2 (%d with a build id), %d exit, %d lost (%d records)",
-		len(recs), ring.wrapped, samples, kernel, user, comms, mmaps, buildID, exits, lost, lostRecords)
+	t.Logf("%d records in a ring of %d bytes: %d samples (%d kernel, %d user), %d comm, %d mmap2 (%d with a build id), %d exit, %d lost (%d records)",
+		len(recs), ring.Size(), samples, kernel, user, comms, mmaps, buildID, exits, lost, lostRecords)
 	if samples < 20 {
 		t.Errorf("%d samples, want 20 or more", samples)
 	}

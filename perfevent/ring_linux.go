@@ -131,6 +131,29 @@ func (r *Ring) End() {
 	atomic.StoreUint64(r.tailPtr(), r.tail)
 }
 
+// Drain reads every record up to the kernel's head, in rounds until a
+// round finds none, handing each to fn (the bytes are valid until fn
+// returns). It returns ErrRingCorrupt if a round ended on a corrupt
+// header, after reading the rest.
+func (r *Ring) Drain(fn func(rec []byte)) error {
+	var corrupt error
+	for r.Begin() {
+		for {
+			rec, err := r.Next()
+			if err != nil {
+				corrupt = err
+				break
+			}
+			if rec == nil {
+				break
+			}
+			fn(rec)
+		}
+		r.End()
+	}
+	return corrupt
+}
+
 // Pending returns how many bytes of records the kernel has written that
 // are not read yet (as of the last Begin).
 func (r *Ring) Pending() int { return int(r.head - r.tail) }

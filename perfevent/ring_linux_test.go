@@ -192,23 +192,16 @@ func TestRingReal(t *testing.T) {
 	unix.Read(fd, buf[:])
 	count = binary.NativeEndian.Uint64(buf[:])
 	samples := 0
-	for r.Begin() {
-		for {
-			rec, err := r.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec == nil {
-				break
-			}
-			if typ := binary.NativeEndian.Uint32(rec); typ == unix.PERF_RECORD_SAMPLE {
-				samples++
-				if got := binary.NativeEndian.Uint32(rec[8:]); int(got) != pid {
-					t.Errorf("sample of pid %d, want %d", got, pid)
-				}
+	err = r.Drain(func(rec []byte) {
+		if typ := binary.NativeEndian.Uint32(rec); typ == unix.PERF_RECORD_SAMPLE {
+			samples++
+			if got := binary.NativeEndian.Uint32(rec[8:]); int(got) != pid {
+				t.Errorf("sample of pid %d, want %d", got, pid)
 			}
 		}
-		r.End()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if samples == 0 || uint64(samples) != count {
 		t.Errorf("%d samples for %d page faults counted", samples, count)

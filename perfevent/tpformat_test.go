@@ -791,25 +791,18 @@ func TestDecodeFieldsKernelSample(t *testing.T) {
 	// header, pid and tid (u32 each), then the u32 size of the raw data.
 	samples := func(r *Ring) [][]byte {
 		var raws [][]byte
-		for r.Begin() {
-			for {
-				rec, err := r.Next()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if rec == nil {
-					break
-				}
-				if binary.NativeEndian.Uint32(rec) != unix.PERF_RECORD_SAMPLE || len(rec) < 20 {
-					continue
-				}
-				n := int(binary.NativeEndian.Uint32(rec[16:]))
-				if 20+n > len(rec) {
-					t.Fatalf("a raw size of %d in a record of %d bytes", n, len(rec))
-				}
-				raws = append(raws, append([]byte(nil), rec[20:20+n]...))
+		err := r.Drain(func(rec []byte) {
+			if binary.NativeEndian.Uint32(rec) != unix.PERF_RECORD_SAMPLE || len(rec) < 20 {
+				return
 			}
-			r.End()
+			n := int(binary.NativeEndian.Uint32(rec[16:]))
+			if 20+n > len(rec) {
+				t.Fatalf("a raw size of %d in a record of %d bytes", n, len(rec))
+			}
+			raws = append(raws, append([]byte(nil), rec[20:20+n]...))
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 		return raws
 	}

@@ -2,7 +2,6 @@ package profdev
 
 import (
 	"errors"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -18,9 +17,14 @@ type Set struct {
 	specs []perfevent.Spec
 	sink  Sink
 
+	// CommOf names a task whose creator has no device to take its name
+	// from (follow.Comm); nil leaves it unnamed until its exec. Set it
+	// before the first Fork.
+	CommOf func(tid int) string
+
 	mu   sync.Mutex
 	live map[*Dev]struct{}
-	next uint64 // the last Dev.id given
+	next atomic.Uint64 // the last Dev.id given
 
 	opened   atomic.Int64
 	failures atomic.Int64
@@ -114,8 +118,8 @@ func (s *Set) Fork(t pidtree.Task, parent []pidtree.Device) ([]pidtree.Device, e
 			break
 		}
 	}
-	if !found {
-		comm = commOf(t.TID)
+	if !found && s.CommOf != nil {
+		comm = s.CommOf(t.TID)
 	}
 	d, err := s.open(t, comm, false)
 	if err != nil {
@@ -163,10 +167,7 @@ func (s *Set) open(t pidtree.Task, comm string, enableOnExec bool) (*Dev, error)
 		s.mapRing(d)
 	}
 	s.opened.Add(1)
-	s.mu.Lock()
-	s.next++
-	d.id = s.next
-	s.mu.Unlock()
+	d.id = s.next.Add(1)
 	if s.sink != nil {
 		s.sink.Started(d.id, t, comm)
 	}
@@ -360,24 +361,6 @@ func (s *Set) Close() {
 	for _, fd := range seeds {
 		unix.Close(fd)
 	}
-}
-
-// commOf returns the command name of tid, "" if it is gone.
-func commOf(tid int) string {
-	var buf [64]byte
-	fd, err := unix.Open("/proc/"+strconv.Itoa(tid)+"/comm", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return ""
-	}
-	n, _ := unix.Read(fd, buf[:])
-	unix.Close(fd)
-	if n <= 0 {
-		return ""
-	}
-	if buf[n-1] == '\n' {
-		n--
-	}
-	return string(buf[:n])
 }
 
 // SamplingOptions make a Set sample: its specs sample (perfevent.Sampling),

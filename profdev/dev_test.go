@@ -2,9 +2,11 @@ package profdev
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +130,10 @@ func TestForkWithoutParentDevice(t *testing.T) {
 	requireRoot(t)
 	specs, _ := perfevent.Parse("task-clock")
 	set := NewSet(specs, nil)
+	set.CommOf = func(tid int) string {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", tid))
+		return strings.TrimSpace(string(b))
+	}
 	defer set.Close()
 	pids := startProcs(t, 1, "sleep", "60")
 	devs, err := set.Fork(task(pids[0], 3), nil)

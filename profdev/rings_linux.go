@@ -187,19 +187,8 @@ func (o *ringOwner) serve() error {
 // drain reads every record of r up to the kernel's head, in rounds, until
 // a round finds none.
 func (o *ringOwner) drain(r *ownedRing) {
-	for r.ring.Begin() {
-		for {
-			rec, err := r.ring.Next()
-			if err != nil {
-				r.err = err
-				break
-			}
-			if rec == nil {
-				break
-			}
-			o.handle(r.cookie, rec)
-		}
-		r.ring.End()
+	if err := r.ring.Drain(func(rec []byte) { o.handle(r.cookie, rec) }); err != nil {
+		r.err = err
 	}
 }
 

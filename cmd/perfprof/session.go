@@ -156,6 +156,7 @@ func (s *session) run() int {
 	}
 	s.model = report.NewModel(report.Options{Events: s.names, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
 	s.set = profdev.NewSet(specs, s.model)
+	s.set.CommOf = follow.Comm
 	if c.sampling() {
 		s.sampler = &sampler{out: s.out, names: s.names, fields: fields, json: c.json, wall: perfevent.MonotonicToWall(),
 			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf}
