@@ -369,6 +369,11 @@ func (s *Set) Close() {
 type SamplingOptions struct {
 	RingOrder int
 	Sink      SampleSink
+	// Order hands the samples of all rings on in time order (see
+	// OrderWindow), holding at most OrderLimit bytes of them (0:
+	// the package's OrderLimit).
+	Order      bool
+	OrderLimit int
 }
 
 // SampleSink receives what the rings hold. Its methods run on the ring
@@ -397,6 +402,9 @@ type sampling struct {
 	// Owner goroutine only:
 	rec    perfevent.Record
 	sample Sample
+	order  *reorder // with Order
+	late   atomic.Int64
+	early  atomic.Int64
 
 	ringFailures atomic.Int64
 	firstRingErr atomic.Pointer[error]
@@ -416,7 +424,16 @@ func (s *Set) EnableSampling(opt SamplingOptions) error {
 		return err
 	}
 	sm := &sampling{opt: opt, format: format}
-	if sm.owner, err = newRingOwner(s.handleRecord); err != nil {
+	var rounds *roundHooks
+	if opt.Order {
+		limit := opt.OrderLimit
+		if limit <= 0 {
+			limit = OrderLimit
+		}
+		sm.order = &reorder{limit: limit, emit: s.emitHeld}
+		rounds = &roundHooks{end: s.endRound, held: sm.order.held, every: OrderWindow / 1_000_000}
+	}
+	if sm.owner, err = newRingOwner(s.handleRecord, rounds); err != nil {
 		return err
 	}
 	s.sampling = sm
@@ -461,21 +478,14 @@ func (s *Set) handleRecord(cookie any, raw []byte) {
 	}
 	switch sm.rec.Type {
 	case unix.PERF_RECORD_SAMPLE:
-		smp := &sm.sample
 		d.mu.Lock()
-		smp.Task, smp.Comm = d.task, d.comm
+		task, comm := d.task, d.comm
 		d.mu.Unlock()
-		smp.Event = 0
-		for i, id := range d.ids {
-			if id == sm.rec.Sample.ID {
-				smp.Event = i
-				break
-			}
+		if sm.order != nil {
+			sm.order.push(sm.rec.Sample.Time, d, task, comm, raw)
+			return
 		}
-		smp.Record = &sm.rec.Sample
-		if sm.opt.Sink != nil {
-			sm.opt.Sink.Sample(smp)
-		}
+		s.sample(d, task, comm, &sm.rec.Sample)
 	case unix.PERF_RECORD_LOST, unix.PERF_RECORD_LOST_SAMPLES:
 		d.lostSeen += sm.rec.Lost.Count
 		if sm.opt.Sink != nil {
@@ -485,6 +495,56 @@ func (s *Set) handleRecord(cookie any, raw []byte) {
 			sm.opt.Sink.Lost(t, sm.rec.Lost.Count)
 		}
 	}
+}
+
+// sample hands a sample of d to the sink. Owner goroutine.
+func (s *Set) sample(d *Dev, task pidtree.Task, comm string, rec *perfevent.SampleRecord) {
+	sm := s.sampling
+	smp := &sm.sample
+	smp.Task, smp.Comm, smp.Record = task, comm, rec
+	smp.Event = 0
+	for i, id := range d.ids {
+		if id == rec.ID {
+			smp.Event = i
+			break
+		}
+	}
+	if sm.opt.Sink != nil {
+		sm.opt.Sink.Sample(smp)
+	}
+}
+
+// emitHeld hands on a sample the reorder buffer held. Owner goroutine.
+func (s *Set) emitHeld(h *heldSample) {
+	sm := s.sampling
+	if err := perfevent.DecodeRecord(h.raw, &sm.format, &sm.rec); err != nil {
+		sm.badRecords.Add(1) // it decoded once: cannot happen
+		return
+	}
+	s.sample(h.dev, h.task, h.comm, &sm.rec.Sample)
+}
+
+// endRound ends a round of the ring owner that began at start: every
+// sample taken OrderWindow before it is handed on. Owner goroutine.
+func (s *Set) endRound(start uint64) {
+	sm := s.sampling
+	horizon := start
+	if start != ^uint64(0) {
+		horizon = start - min(start, OrderWindow)
+	}
+	sm.order.flush(horizon)
+	sm.late.Store(sm.order.late)
+	sm.early.Store(sm.order.early)
+}
+
+// OrderStats says how --order fared: the samples handed on out of time
+// order (they came too late for their turn), and those handed on before
+// their time because the held samples reached the limit.
+func (s *Set) OrderStats() (late, early int64) {
+	if sm := s.sampling; sm != nil {
+		return sm.late.Load(), sm.early.Load()
+	}
+	return 0, 0
 }
 
 // RingStats says how the rings fared: how many tasks could get no ring

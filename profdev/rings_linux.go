@@ -26,12 +26,27 @@ type ringOwner struct {
 	epfd, evfd int
 	handle     func(cookie any, rec []byte) // on the owner goroutine
 
+	// With rounds set, every wake-up is a round: the owner reads every
+	// ring, not only those that woke it, then calls rounds.end with the
+	// round's start (CLOCK_MONOTONIC ns); while rounds.held, a round also
+	// comes at least every rounds.every ms. rounds.end(^uint64(0)) ends
+	// the last round, when the owner stops.
+	rounds *roundHooks
+	all    []*ownedRing // the rings of a round (owner goroutine)
+
 	mu    sync.Mutex
 	rings map[int32]*ownedRing // by fd
 	reqs  []func()             // for the owner goroutine
 
 	wakes atomic.Int64 // epoll_wait returns, for tests
 	done  chan struct{}
+}
+
+// roundHooks are what a ring owner that reads in rounds calls.
+type roundHooks struct {
+	end   func(start uint64)
+	held  func() bool
+	every int // ms
 }
 
 // ownedRing is a ring and what it belongs to.
@@ -46,7 +61,7 @@ type ownedRing struct {
 // newRingOwner starts the owner goroutine. handle receives every record
 // read, on that goroutine, with the cookie its ring was added with; the
 // bytes are valid until it returns.
-func newRingOwner(handle func(cookie any, rec []byte)) (*ringOwner, error) {
+func newRingOwner(handle func(cookie any, rec []byte), rounds *roundHooks) (*ringOwner, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -62,7 +77,7 @@ func newRingOwner(handle func(cookie any, rec []byte)) (*ringOwner, error) {
 		unix.Close(evfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	o := &ringOwner{epfd: epfd, evfd: evfd, handle: handle, rings: map[int32]*ownedRing{}, done: make(chan struct{})}
+	o := &ringOwner{epfd: epfd, evfd: evfd, handle: handle, rounds: rounds, rings: map[int32]*ownedRing{}, done: make(chan struct{})}
 	go o.loop()
 	return o, nil
 }
@@ -128,7 +143,11 @@ func (o *ringOwner) loop() {
 	defer close(o.done)
 	events := make([]unix.EpollEvent, 64)
 	for {
-		n, err := unix.EpollWait(o.epfd, events, -1)
+		wait := -1
+		if o.rounds != nil && o.rounds.held() {
+			wait = o.rounds.every
+		}
+		n, err := unix.EpollWait(o.epfd, events, wait)
 		if err == unix.EINTR {
 			continue
 		}
@@ -137,6 +156,11 @@ func (o *ringOwner) loop() {
 			return
 		}
 		o.wakes.Add(1)
+		var start uint64
+		if o.rounds != nil {
+			start = monotonicNow()
+			o.drainAll()
+		}
 		for _, ev := range events[:n] {
 			if ev.Fd == int32(o.evfd) {
 				if o.serve() == errStop {
@@ -151,7 +175,9 @@ func (o *ringOwner) loop() {
 			if r == nil {
 				continue // retired meanwhile
 			}
-			o.drain(r)
+			if o.rounds == nil {
+				o.drain(r)
+			}
 			if ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && !r.hup {
 				// Its task is gone: nothing more will come. A hung-up fd
 				// stays readable: out of the set, or the loop would spin.
@@ -159,7 +185,33 @@ func (o *ringOwner) loop() {
 				unix.EpollCtl(o.epfd, unix.EPOLL_CTL_DEL, r.fd, nil)
 			}
 		}
+		if o.rounds != nil {
+			o.rounds.end(start)
+		}
 	}
+}
+
+// drainAll reads every ring: a round. The rings are only unmapped on this
+// goroutine, so none goes while it reads them.
+func (o *ringOwner) drainAll() {
+	o.mu.Lock()
+	all := o.all[:0]
+	for _, r := range o.rings {
+		all = append(all, r)
+	}
+	o.mu.Unlock()
+	for _, r := range all {
+		o.drain(r)
+	}
+	clear(all)
+	o.all = all[:0]
+}
+
+// monotonicNow is CLOCK_MONOTONIC, the rings' clock, in ns.
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
 }
 
 // serve runs the queued requests; errStop if one asks to stop.
@@ -201,6 +253,9 @@ func (o *ringOwner) finish() {
 	for _, r := range rings {
 		o.drain(r)
 		r.ring.Close()
+	}
+	if o.rounds != nil {
+		o.rounds.end(^uint64(0))
 	}
 	unix.Close(o.epfd)
 	unix.Close(o.evfd)

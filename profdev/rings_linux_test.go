@@ -82,7 +82,7 @@ func TestRingOwner(t *testing.T) {
 		mu.Lock()
 		samples[pid]++
 		mu.Unlock()
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestRingOwnerRetireLive(t *testing.T) {
 		if binary.NativeEndian.Uint32(rec) == unix.PERF_RECORD_SAMPLE {
 			n++ // owner goroutine only
 		}
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func BenchmarkRingOwnerAddRetire(b *testing.B) {
 	if unix.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	o, err := newRingOwner(func(any, []byte) {})
+	o, err := newRingOwner(func(any, []byte) {}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -317,6 +317,7 @@ type record struct {
 	TasksLeft       *int   `json:"tasks_left"`
 	Samples         *int64 `json:"samples"`
 	LostRecords     *int64 `json:"lost_records"`
+	LateSamples     *int64 `json:"late_samples"`
 	DurationNS      *int64 `json:"duration_ns"`
 }
 

@@ -248,3 +248,56 @@ func TestSampleText(t *testing.T) {
 		t.Errorf("%d sample lines; report:\n%s", n, tail(text))
 	}
 }
+
+// TestSampleOrder: with --order, the samples of concurrent processes come
+// in time order, every one of them (samples + lost still equal the events
+// counted), and a sample written out of order is one the summary counts.
+func TestSampleOrder(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	inversions := func(samples []sample) (n int) {
+		for i := 1; i < len(samples); i++ {
+			if samples[i].Time < samples[i-1].Time {
+				n++
+			}
+		}
+		return n
+	}
+	run := func(order bool) ([]sample, int64, *report) {
+		out := reportPath(t)
+		args := []string{"--json", "-o", out, "-c", "1", "-e", "page-faults"}
+		if order {
+			args = append(args, "--order")
+		}
+		p, code := runPP(t, 60*time.Second, append(args, "--", workload("pagetouch"), "8", "300")...)
+		if code != 0 {
+			t.Fatalf("exit status %d\n%s", code, p.stderr())
+		}
+		return samplingReport(t, out)
+	}
+	samples, _, _ := run(false)
+	t.Logf("without --order: %d samples, %d out of time order", len(samples), inversions(samples))
+
+	samples, lost, rep := run(true)
+	pids := map[int]bool{}
+	for _, s := range samples {
+		pids[s.PID] = true
+	}
+	if len(pids) < 9 {
+		t.Errorf("samples of %d processes, want 9", len(pids))
+	}
+	late := rep.summary.LateSamples
+	if late == nil {
+		t.Fatal("the summary has no late_samples with --order")
+	}
+	if n := inversions(samples); int64(n) > *late {
+		t.Errorf("with --order: %d samples out of time order, %d counted late", n, *late)
+	}
+	var counted uint64
+	for _, r := range rep.final {
+		counted += value(t, r, "page-faults")
+	}
+	if got := uint64(len(samples)) + uint64(lost); got != counted {
+		t.Errorf("%d samples + %d lost, %d page faults counted", len(samples), lost, counted)
+	}
+}

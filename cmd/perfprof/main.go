@@ -52,6 +52,7 @@ type config struct {
 	callGraph    bool
 	ringPages    int
 	watermark    int
+	order        bool // samples of all tasks merged in time order
 	perThread    bool
 	byComm       bool
 	foldAfter    int // ended rows kept before they are folded
@@ -122,6 +123,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVarP(&c.callGraph, "call-graph", "g", false, "record the call chain of each sample")
 	fs.IntVarP(&c.ringPages, "mmap-pages", "m", 0, "data pages of each task's ring, a power of two (default 2, 4 with -g)")
 	fs.IntVar(&c.watermark, "watermark", 0, "wake when a ring is `PCT` percent full, not at every sample")
+	fs.BoolVar(&c.order, "order", false, "write the samples of all tasks in time order (held 10 ms or more)")
 	fs.BoolVar(&c.perThread, "per-thread", false, "report per thread instead of per process")
 	fs.BoolVar(&c.byComm, "by-comm", false, "report per command name, with the number of processes")
 	fs.IntVar(&c.foldAfter, "fold-after", report.DefaultKeep, "keep `N` ended processes as rows of their own; fold the older ones by command name")
@@ -196,8 +198,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("-m %d: the ring's pages must be a power of two", c.ringPages)
 	case c.watermark < 0 || c.watermark > perfevent.MaxWatermark:
 		return nil, usagef("--watermark %d: a percentage of the ring, 1 to %d", c.watermark, perfevent.MaxWatermark)
-	case !c.sampling() && (c.callGraph || c.ringPages > 0 || c.watermark > 0):
-		return nil, usagef("-g, -m and --watermark are for sampling: give -F HZ or -c N")
+	case !c.sampling() && (c.callGraph || c.ringPages > 0 || c.watermark > 0 || c.order):
+		return nil, usagef("-g, -m, --watermark and --order are for sampling: give -F HZ or -c N")
 	case c.sampling() && c.noFollow:
 		return nil, usagef("sampling needs following (a ring per task): drop --no-follow")
 	}

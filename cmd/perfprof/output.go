@@ -39,6 +39,7 @@ type record struct {
 	LostTotal       *int64 `json:"lost_records,omitempty"`
 	RingFailures    *int   `json:"ring_failures,omitempty"`
 	RingBytes       *int64 `json:"ring_bytes_max,omitempty"`
+	LateSamples     *int64 `json:"late_samples,omitempty"`
 }
 
 type jsonValue struct {

@@ -161,7 +161,7 @@ func (s *session) run() int {
 		s.sampler = &sampler{out: s.out, names: s.names, fields: fields, json: c.json, wall: perfevent.MonotonicToWall(),
 			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf}
 		s.limitc = make(chan struct{})
-		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler}); err != nil {
+		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order}); err != nil {
 			s.fail(err)
 			return exitFailure
 		}
@@ -472,12 +472,16 @@ func (s *session) finish(tasks, forks, code int) int {
 		samples, lost = s.sampler.samples.Load(), s.sampler.lost.Load()
 		ringFailures, ringErr, ringBytes, _ = s.set.RingStats()
 	}
+	late, early := s.set.OrderStats()
 	if s.cfg.json {
 		d := elapsed.Nanoseconds()
 		sum := record{Type: "summary",
 			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left}
 		if s.sampler != nil {
 			sum.Samples, sum.LostTotal, sum.RingFailures, sum.RingBytes = &samples, &lost, &ringFailures, &ringBytes
+			if s.cfg.order {
+				sum.LateSamples = &late
+			}
 		}
 		s.out.emit([]record{sum})
 	} else {
@@ -486,11 +490,22 @@ func (s *session) finish(tasks, forks, code int) int {
 				tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
 				failures, pl(failures, "failure", "failures"), elapsed.Seconds(), float64(cpu)/1e9)
 			if s.sampler != nil {
-				fmt.Fprintf(w, " %d %s, %d lost, %d %s without a ring, %s of rings at most\n",
+				fmt.Fprintf(w, " %d %s, %d lost, %d %s without a ring, %s of rings at most",
 					samples, pl(int(samples), "sample", "samples"), lost, ringFailures, pl(ringFailures, "task", "tasks"), bytesString(ringBytes))
+				if s.cfg.order {
+					fmt.Fprintf(w, ", %d out of order", late)
+				}
+				fmt.Fprintln(w)
 			}
 			fmt.Fprintln(w)
 		})
+	}
+	if late > 0 {
+		why := fmt.Sprintf("the kernel wrote them more than %d ms after their time", profdev.OrderWindow/1_000_000)
+		if early > 0 {
+			why = fmt.Sprintf("%d %s written before their time, %d MiB of samples being held", early, pl(int(early), "was", "were"), profdev.OrderLimit>>20)
+		}
+		s.warnf("%d %s written out of time order: %s", late, pl(int(late), "sample was", "samples were"), why)
 	}
 	if ringFailures > 0 {
 		s.warnf("%d %s followed without a ring (counted, not sampled): %v", ringFailures, pl(ringFailures, "task was", "tasks were"), ringErr)
