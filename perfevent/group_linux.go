@@ -470,10 +470,5 @@ func (g *Group) closeFDs() error {
 
 // perfEventParanoid reads /proc/sys/kernel/perf_event_paranoid.
 func perfEventParanoid() (int, bool) {
-	b, err := os.ReadFile("/proc/sys/kernel/perf_event_paranoid")
-	if err != nil {
-		return 0, false
-	}
-	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return v, err == nil
+	return readIntFile("/proc/sys/kernel/perf_event_paranoid")
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -60,9 +63,110 @@ func MapRing(fd, order int) (*Ring, error) {
 	page := os.Getpagesize()
 	mem, err := unix.Mmap(fd, 0, (1+1<<order)*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
+		if err == unix.EPERM || err == unix.ENOMEM {
+			return nil, newRingError(1<<order, page, err)
+		}
 		return nil, os.NewSyscallError("mmap", err)
 	}
 	return newRing(mem, page), nil
+}
+
+// RingError says that a ring could not be mapped because the pinned
+// memory it needs is refused, and gives the limits in force when it was.
+type RingError struct {
+	Pages    int   // data pages asked for
+	PageSize int   // bytes
+	MlockKB  int   // kernel.perf_event_mlock_kb, per CPU (-1: unknown)
+	CPUs     int   // online CPUs: the sysctl's limit is per user, times these
+	Memlock  int64 // RLIMIT_MEMLOCK, bytes (-1: unlimited)
+	PinnedKB int64 // the process's pinned memory then (VmPin), KiB (-1: unknown)
+	Err      error // EPERM: both limits spent; ENOMEM
+}
+
+func newRingError(pages, page int, err error) *RingError {
+	e := &RingError{Pages: pages, PageSize: page, MlockKB: -1, CPUs: runtimeCPUs(), Memlock: -1, PinnedKB: -1, Err: err}
+	if v, ok := readIntFile("/proc/sys/kernel/perf_event_mlock_kb"); ok {
+		e.MlockKB = v
+	}
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim) == nil && lim.Cur != unix.RLIM_INFINITY {
+		e.Memlock = int64(lim.Cur)
+	}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmPin:"); ok {
+				v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
+				if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+					e.PinnedKB = n
+				}
+			}
+		}
+	}
+	return e
+}
+
+// Error names the numbers and the ways out, on one line.
+func (e *RingError) Error() string {
+	kb := func(n int64) string { return strconv.FormatInt(n, 10) + " KiB" }
+	ring := int64(1+e.Pages) * int64(e.PageSize) / 1024
+	var b strings.Builder
+	fmt.Fprintf(&b, "cannot map a %d-page ring (%s, -m %d): mmap: %v", 1+e.Pages, kb(ring), e.Pages, e.Err)
+	if e.Err == unix.EPERM {
+		b.WriteString("; the pinned memory for rings is spent: kernel.perf_event_mlock_kb ")
+		if e.MlockKB >= 0 {
+			fmt.Fprintf(&b, "%s × %d CPUs per user", kb(int64(e.MlockKB)), e.CPUs)
+		} else {
+			b.WriteString("(unreadable)")
+		}
+		b.WriteString(", then RLIMIT_MEMLOCK ")
+		if e.Memlock >= 0 {
+			b.WriteString(kb(e.Memlock / 1024))
+		} else {
+			b.WriteString("unlimited")
+		}
+		if e.PinnedKB >= 0 {
+			fmt.Fprintf(&b, " (%s pinned already)", kb(e.PinnedKB))
+		}
+		b.WriteString("; use a smaller -m, raise 'ulimit -l', or raise kernel.perf_event_mlock_kb (sysctl -w)")
+	}
+	return b.String()
+}
+
+func (e *RingError) Unwrap() error { return e.Err }
+
+// runtimeCPUs is the number of online CPUs, as the kernel multiplies
+// perf_event_mlock_kb by.
+func runtimeCPUs() int {
+	if b, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
+		n := 0
+		for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
+			lo, hi, ok := strings.Cut(r, "-")
+			a, err1 := strconv.Atoi(lo)
+			z := a
+			var err2 error
+			if ok {
+				z, err2 = strconv.Atoi(hi)
+			}
+			if err1 != nil || err2 != nil || z < a {
+				return runtime.NumCPU()
+			}
+			n += z - a + 1
+		}
+		if n > 0 {
+			return n
+		}
+	}
+	return runtime.NumCPU()
+}
+
+// readIntFile reads a file holding one integer, as /proc/sys files do.
+func readIntFile(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return v, err == nil
 }
 
 // newRing makes a Ring of a mapping (or, in tests, of any buffer laid out

@@ -88,7 +88,7 @@ type Dev struct {
 // and held before its exec). With enableOnExec the counters start at the
 // task's next execve; otherwise they count at once.
 func (s *Set) Arm(t pidtree.Task, comm string, enableOnExec bool) (*Dev, error) {
-	d, err := s.open(t, comm, enableOnExec)
+	d, err := s.open(t, comm, enableOnExec, true)
 	if err == nil && s.seeding && !t.Thread() {
 		// Only an optimisation: a task that cannot be seeded is counted
 		// all the same. Only process leaders are seeded, so that the fds
@@ -121,7 +121,7 @@ func (s *Set) Fork(t pidtree.Task, parent []pidtree.Device) ([]pidtree.Device, e
 	if !found && s.CommOf != nil {
 		comm = s.CommOf(t.TID)
 	}
-	d, err := s.open(t, comm, false)
+	d, err := s.open(t, comm, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +152,11 @@ func (s *Set) Exit(ws unix.WaitStatus, devs []pidtree.Device) {
 }
 
 // open opens a Dev on t and makes it live.
-func (s *Set) open(t pidtree.Task, comm string, enableOnExec bool) (*Dev, error) {
+//
+// A task that cannot get a ring is followed and counted all the same, the
+// failure counted, unless strict and no ring has been mapped yet: then the
+// open fails.
+func (s *Set) open(t pidtree.Task, comm string, enableOnExec, strict bool) (*Dev, error) {
 	g, err := perfevent.OpenGroup(s.specs, t.TID, perfevent.OpenOptions{EnableOnExec: enableOnExec})
 	if err != nil {
 		// A task that is gone (killed while held, or exited before it
@@ -163,8 +167,17 @@ func (s *Set) open(t pidtree.Task, comm string, enableOnExec bool) (*Dev, error)
 		return nil, err
 	}
 	d := &Dev{set: s, task: t, group: g, comm: comm}
-	if s.sampling != nil {
-		s.mapRing(d)
+	if sm := s.sampling; sm != nil {
+		if err := s.mapRing(d); err != nil {
+			if strict && sm.mapped.Load() == 0 {
+				// Not one ring could be mapped: the run would sample
+				// nothing. Better said now than in the summary.
+				g.Close()
+				return nil, err
+			}
+			sm.ringFailures.Add(1)
+			sm.firstRingErr.CompareAndSwap(nil, &err)
+		}
 	}
 	s.opened.Add(1)
 	d.id = s.next.Add(1)
@@ -408,6 +421,7 @@ type sampling struct {
 
 	ringFailures atomic.Int64
 	firstRingErr atomic.Pointer[error]
+	mapped       atomic.Int64 // rings mapped so far
 	ringBytes    atomic.Int64 // ring memory mapped now
 	ringPeak     atomic.Int64 // the most mapped at once
 	badRecords   atomic.Int64
@@ -442,30 +456,29 @@ func (s *Set) EnableSampling(opt SamplingOptions) error {
 
 // mapRing gives d its ring: the leader's, into which the members write
 // too. A ring that cannot be mapped (pinned memory spent) is no reason to
-// stop counting the task: the failure is counted, the counters stay.
-func (s *Set) mapRing(d *Dev) {
+// stop counting the task: the caller decides.
+func (s *Set) mapRing(d *Dev) error {
 	sm := s.sampling
 	ring, err := perfevent.MapRing(d.group.FDs()[0], sm.opt.RingOrder)
+	if err != nil {
+		return err
+	}
+	if err = d.group.Redirect(); err == nil {
+		d.ids, err = d.group.IDs(d.ids[:0])
+	}
 	if err == nil {
-		if err = d.group.Redirect(); err == nil {
-			d.ids, err = d.group.IDs(d.ids[:0])
-		}
-		if err == nil {
-			err = sm.owner.add(d.group.FDs()[0], ring, d)
-		}
-		if err != nil {
-			ring.Close()
-		}
+		err = sm.owner.add(d.group.FDs()[0], ring, d)
 	}
 	if err != nil {
-		sm.ringFailures.Add(1)
-		sm.firstRingErr.CompareAndSwap(nil, &err)
-		return
+		ring.Close()
+		return err
 	}
 	d.ring = ring
+	sm.mapped.Add(1)
 	now := sm.ringBytes.Add(int64(ring.Size()))
 	for p := sm.ringPeak.Load(); now > p && !sm.ringPeak.CompareAndSwap(p, now); p = sm.ringPeak.Load() {
 	}
+	return nil
 }
 
 // handleRecord decodes a record of d's ring. Owner goroutine.

@@ -318,6 +318,7 @@ type record struct {
 	Samples         *int64 `json:"samples"`
 	LostRecords     *int64 `json:"lost_records"`
 	LateSamples     *int64 `json:"late_samples"`
+	RingFailures    *int   `json:"ring_failures"`
 	DurationNS      *int64 `json:"duration_ns"`
 }
 

@@ -3,10 +3,14 @@ package test
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/perfprof/perfprof/internal/testenv"
 )
 
 // sample is one JSON sample record.
@@ -300,4 +304,111 @@ func TestSampleOrder(t *testing.T) {
 	if got := uint64(len(samples)) + uint64(lost); got != counted {
 		t.Errorf("%d samples + %d lost, %d page faults counted", len(samples), lost, counted)
 	}
+}
+
+// lowMemlock returns the command that runs perfprof args... without
+// CAP_IPC_LOCK and with RLIMIT_MEMLOCK at kib KiB: a root perfprof whose
+// rings are limited as an unprivileged user's are
+// (kernel.perf_event_mlock_kb, then RLIMIT_MEMLOCK).
+func lowMemlock(t *testing.T, kib int, args ...string) []string {
+	setpriv := testenv.Tool(t, "setpriv")
+	prlimit := testenv.Tool(t, "prlimit")
+	lim := strconv.Itoa(kib * 1024)
+	return append([]string{setpriv, "--bounding-set", "-ipc_lock", "--inh-caps", "-ipc_lock",
+		prlimit, "--memlock=" + lim + ":" + lim, ppBin}, args...)
+}
+
+// TestSampleRingRefused: when not one ring can be mapped, perfprof says so
+// at start in one line, with the numbers and the fixes, and exits 1
+// without running the workload or keeping the target; when rings run out
+// mid-run, the tasks without one are still followed and counted, the
+// summary says how many, and nothing is left stopped.
+func TestSampleRingRefused(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	// 1025 pages: more than kernel.perf_event_mlock_kb's default (516 KiB
+	// per CPU) on any machine with fewer than 8 CPUs, and beyond it
+	// RLIMIT_MEMLOCK is 0.
+	if n := runtime.NumCPU(); n >= 8 {
+		testenv.Skip(t, "the test's ring must exceed kernel.perf_event_mlock_kb × CPUs; too many CPUs here: "+strconv.Itoa(n))
+	}
+	checkLine := func(t *testing.T, p *proc) {
+		t.Helper()
+		lines := stderrLines(p)
+		if len(lines) != 1 {
+			t.Fatalf("stderr: %d lines, want 1:\n%s", len(lines), p.stderr())
+		}
+		for _, want := range []string{"-m 1024", "4100 KiB", "perf_event_mlock_kb", "RLIMIT_MEMLOCK 0 KiB", "a smaller -m", "ulimit -l", "sysctl"} {
+			if !strings.Contains(lines[0], want) {
+				t.Errorf("the error does not say %q: %s", want, lines[0])
+			}
+		}
+	}
+	t.Run("LaunchStart", func(t *testing.T) {
+		requires(t)
+		t.Parallel()
+		ran := filepath.Join(t.TempDir(), "ran")
+		p := start(t, lowMemlock(t, 0, "-m", "1024", "-c", "1", "-e", "page-faults", "--", "/bin/sh", "-c", "touch "+ran)...)
+		if code := p.wait(20 * time.Second); code != 1 {
+			t.Errorf("exit status %d, want 1\n%s", code, p.stderr())
+		}
+		checkLine(t, p)
+		if _, err := os.Stat(ran); err == nil {
+			t.Errorf("the workload ran")
+		}
+	})
+	t.Run("AttachStart", func(t *testing.T) {
+		requires(t)
+		t.Parallel()
+		tgt, pid := startTarget(t, 1)
+		p := start(t, lowMemlock(t, 0, "-m", "1024", "-c", "1", "-e", "page-faults", "-p", strconv.Itoa(pid))...)
+		if code := p.wait(20 * time.Second); code != 1 {
+			t.Errorf("exit status %d, want 1\n%s", code, p.stderr())
+		}
+		checkLine(t, p)
+		assertNotStopped(t, pid)
+		if _, tr := taskState(pid, pid); tr != 0 {
+			t.Errorf("target still traced by %d", tr)
+		}
+		stopTarget(t, tgt)
+	})
+	t.Run("MidRun", func(t *testing.T) {
+		requires(t)
+		t.Parallel()
+		// Rings of 65 pages (260 KiB); RLIMIT_MEMLOCK for 3 of them beyond
+		// what is left of the sysctl's share: at least 3 rings map,
+		// at most 3 + 1032/260, and 17 processes live at once.
+		out := reportPath(t)
+		p := start(t, lowMemlock(t, 3*260, "--json", "-o", out, "-m", "64", "-c", "1", "-e", "page-faults",
+			"--", workload("forktree"), "1", "16", "50", "1")...)
+		if code := p.wait(60 * time.Second); code != 0 {
+			t.Fatalf("exit status %d\n%s", code, p.stderr())
+		}
+		samples, _, rep := samplingReport(t, out)
+		sampled := map[int]bool{}
+		for _, s := range samples {
+			sampled[s.PID] = true
+		}
+		if len(rep.final) != 17 {
+			t.Errorf("%d processes in the final report, want 17 (each counted, ring or not)", len(rep.final))
+		}
+		for _, r := range rep.final {
+			if value(t, r, "page-faults") == 0 {
+				t.Errorf("process %d: no page faults counted", r.PID)
+			}
+		}
+		s := rep.summary
+		if s.RingFailures == nil || *s.RingFailures == 0 || *s.RingFailures+len(sampled) != 17 {
+			t.Errorf("summary ring_failures %v, %d processes sampled: want failures > 0, adding up to 17", s.RingFailures, len(sampled))
+		}
+		if len(sampled) < 3 {
+			t.Errorf("%d processes sampled, want 3 or more", len(sampled))
+		}
+		if s.TasksLeft == nil || *s.TasksLeft != 0 {
+			t.Errorf("summary tasks_left %v, want 0", s.TasksLeft)
+		}
+		if !strings.Contains(p.stderr(), "without a ring") || !strings.Contains(p.stderr(), "ulimit -l") {
+			t.Errorf("stderr %q: no warning of the tasks without a ring, with the fixes", p.stderr())
+		}
+	})
 }

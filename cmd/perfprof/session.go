@@ -329,6 +329,16 @@ func (s *session) runFollow() int {
 			s.fail(err)
 			continue
 		}
+		var re *perfevent.RingError
+		if errors.As(a.ArmErr, &re) {
+			// Not one ring: the run would sample nothing. Let go of what
+			// is attached, as it was.
+			s.fail(a.ArmErr)
+			tr.Run()
+			tr.Stop()
+			tr.Wait()
+			return exitFailure
+		}
 		if a.ArmErr != nil && !errors.Is(a.ArmErr, perfevent.ErrNoTask) {
 			s.fail(a.ArmErr)
 		}
