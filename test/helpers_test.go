@@ -316,7 +316,7 @@ type record struct {
 	CounterFailures *int   `json:"counter_failures"`
 	TasksLeft       *int   `json:"tasks_left"`
 	Samples         *int64 `json:"samples"`
-	LostRecords     *int64 `json:"lost_records"`
+	Lost            *int64 `json:"lost"`
 	LateSamples     *int64 `json:"late_samples"`
 	RingFailures    *int   `json:"ring_failures"`
 	DurationNS      *int64 `json:"duration_ns"`

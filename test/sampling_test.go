@@ -126,8 +126,8 @@ func TestSampleLostExact(t *testing.T) {
 	if got := uint64(len(samples)) + uint64(lost); got != counted {
 		t.Errorf("%d samples + %d lost = %d, %d page faults counted", len(samples), lost, got, counted)
 	}
-	if s := rep.summary; s.LostRecords == nil || *s.LostRecords != lost {
-		t.Errorf("summary lost %v, %d in lost records", s.LostRecords, lost)
+	if s := rep.summary; s.Lost == nil || *s.Lost != lost {
+		t.Errorf("summary lost %v, %d in lost records", s.Lost, lost)
 	}
 	if !strings.Contains(p.stderr(), "lost") {
 		t.Errorf("stderr %q: no warning of the losses", p.stderr())

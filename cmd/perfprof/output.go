@@ -20,7 +20,7 @@ type record struct {
 	PPID      int         `json:"ppid,omitempty"`
 	TID       int         `json:"tid,omitempty"`
 	Comm      string      `json:"comm,omitempty"`
-	Lost      int64       `json:"lost,omitempty"`
+	Lost      *int64      `json:"lost,omitempty"` // a lost record; the summary's total
 	Code      *int        `json:"code,omitempty"`
 	Signal    *int        `json:"signal,omitempty"`
 	Processes int         `json:"processes,omitempty"`
@@ -36,7 +36,6 @@ type record struct {
 	CPUNS           *int64 `json:"perfprof_cpu_ns,omitempty"`
 	TasksLeft       *int   `json:"tasks_left,omitempty"`
 	Samples         *int64 `json:"samples,omitempty"`
-	LostTotal       *int64 `json:"lost_records,omitempty"`
 	RingFailures    *int   `json:"ring_failures,omitempty"`
 	RingBytes       *int64 `json:"ring_bytes_max,omitempty"`
 	LateSamples     *int64 `json:"late_samples,omitempty"`

@@ -59,7 +59,8 @@ func (sp *sampler) Sample(s *profdev.Sample) {
 func (sp *sampler) Lost(t pidtree.Task, n uint64) {
 	sp.lost.Add(int64(n))
 	if sp.json {
-		sp.out.event(record{Type: "lost", PID: t.TGID, TID: t.TID, Lost: int64(n)})
+		lost := int64(n)
+		sp.out.event(record{Type: "lost", PID: t.TGID, TID: t.TID, Lost: &lost})
 	}
 	if now := time.Now(); now.Sub(sp.lastWarn) >= time.Second {
 		sp.lastWarn = now

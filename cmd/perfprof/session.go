@@ -488,7 +488,7 @@ func (s *session) finish(tasks, forks, code int) int {
 		sum := record{Type: "summary",
 			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left}
 		if s.sampler != nil {
-			sum.Samples, sum.LostTotal, sum.RingFailures, sum.RingBytes = &samples, &lost, &ringFailures, &ringBytes
+			sum.Samples, sum.Lost, sum.RingFailures, sum.RingBytes = &samples, &lost, &ringFailures, &ringBytes
 			if s.cfg.order {
 				sum.LateSamples = &late
 			}
