@@ -240,8 +240,9 @@ func (d *Dev) Unuse() {
 // Close ends the observation: it reads the final counts, closes the
 // counters, takes d out of the live devices and hands its Final to the
 // set's sink. A device with a ring first has it read to its end by the
-// ring owner, which then does the rest on its own goroutine: Close returns
-// at once, and no record is lost to the unmap. It is idempotent.
+// ring owner, which then does the rest on its own goroutine, in its next
+// round (within Batch ms): Close returns at once, and no record is lost to
+// the unmap. It is idempotent.
 func (d *Dev) Close() {
 	d.mu.Lock()
 	if d.group == nil || d.retiring {
@@ -389,9 +390,10 @@ type SamplingOptions struct {
 	OrderLimit int
 }
 
-// SampleSink receives what the rings hold. Its methods run on the ring
-// owner's goroutine, one at a time; a Sample is valid until the method
-// returns.
+// SampleSink receives what the rings hold. Sample runs on the ring
+// owner's goroutine, and a Sample is valid until it returns. Lost runs
+// there too, or, for what a task lost at its end, on the goroutine that
+// ends the task: it must be safe for concurrent use.
 type SampleSink interface {
 	Sample(s *Sample)
 	// Lost says that the kernel dropped n records of task t: its ring was
@@ -445,7 +447,7 @@ func (s *Set) EnableSampling(opt SamplingOptions) error {
 			limit = OrderLimit
 		}
 		sm.order = &reorder{limit: limit, emit: s.emitHeld}
-		rounds = &roundHooks{end: s.endRound, held: sm.order.held, every: OrderWindow / 1_000_000}
+		rounds = &roundHooks{end: s.endRound, held: sm.order.held}
 	}
 	if sm.owner, err = newRingOwner(s.handleRecord, rounds); err != nil {
 		return err
@@ -463,16 +465,17 @@ func (s *Set) mapRing(d *Dev) error {
 	if err != nil {
 		return err
 	}
-	if err = d.group.Redirect(); err == nil {
-		d.ids, err = d.group.IDs(d.ids[:0])
-	}
-	if err == nil {
-		err = sm.owner.add(d.group.FDs()[0], ring, d)
+	if d.group.Len() > 1 {
+		// One event needs neither: its samples are all its own.
+		if err = d.group.Redirect(); err == nil {
+			d.ids, err = d.group.IDs(d.ids[:0])
+		}
 	}
 	if err != nil {
 		ring.Close()
 		return err
 	}
+	sm.owner.add(d.group.FDs()[0], ring, d)
 	d.ring = ring
 	sm.mapped.Add(1)
 	now := sm.ringBytes.Add(int64(ring.Size()))

@@ -11,17 +11,24 @@ import (
 )
 
 // ringOwner reads the rings of every followed task on one goroutine: one
-// epoll for all of them, and an eventfd that wakes it for requests. It
-// never polls on a timer: with no records to read, it costs no CPU.
+// epoll for all of them, and an eventfd that wakes it for requests.
 //
 // The tracer's goroutine adds a ring when a task is born (add) and retires
-// it when the task is gone or let go (retire); both are cheap there. The
-// owner drains a ring whenever the kernel wakes it, drains it completely
-// when its task exits (its fd polls EPOLLHUP, and then leaves the epoll set,
-// so that a hung-up fd never makes the loop spin), and, once retired,
-// unmaps it and runs what the retirement asked for (closing the task's
-// counters, for instance) only after its last record was read: no record
-// is lost to the unmap.
+// it when the task is gone or let go (retire). Both only queue work for
+// the owner, without a system call and, while the owner is busy anyway,
+// without waking it: the stop path of a task pays for neither. The owner
+// does the queued work in rounds, which come at least every Batch ms
+// while work is queued, and never otherwise: with no records to read and
+// nothing queued, it costs no CPU.
+//
+// In a round the owner registers the rings added since the last one with
+// its epoll, and then the kernel wakes it when a ring has records to read
+// (at every sample, or at the watermark). A task that is born and gone
+// between two rounds (a thread of a thread pool, a short command) never
+// costs an epoll_ctl nor wakes the owner at its exit: its ring is read
+// once, when it is retired. A retired ring is read to its end, then
+// unmapped, then what the retirement asked for is done (closing the task's
+// counters, for instance): no record is lost to the unmap.
 type ringOwner struct {
 	epfd, evfd int
 	handle     func(cookie any, rec []byte) // on the owner goroutine
@@ -29,24 +36,33 @@ type ringOwner struct {
 	// With rounds set, every wake-up is a round: the owner reads every
 	// ring, not only those that woke it, then calls rounds.end with the
 	// round's start (CLOCK_MONOTONIC ns); while rounds.held, a round also
-	// comes at least every rounds.every ms. rounds.end(^uint64(0)) ends
-	// the last round, when the owner stops.
+	// comes at least every Batch ms. rounds.end(^uint64(0)) ends the last
+	// round, when the owner stops.
 	rounds *roundHooks
 	all    []*ownedRing // the rings of a round (owner goroutine)
+	batch  int64        // Batch, in ns (tests may change it before the first add)
 
-	mu    sync.Mutex
-	rings map[int32]*ownedRing // by fd
-	reqs  []func()             // for the owner goroutine
+	mu       sync.Mutex
+	rings    map[int32]*ownedRing // by fd
+	young    []*ownedRing         // added, not yet in the epoll set
+	reqs     []func()             // for the owner goroutine
+	sleeping bool                 // the owner waits with no timer: queued work must wake it
+	urgent   bool                 // queued work must be done now, not at the round's time
 
-	wakes atomic.Int64 // epoll_wait returns, for tests
-	done  chan struct{}
+	wakes   atomic.Int64 // epoll_wait returns, for tests
+	watched atomic.Int64 // rings put in the epoll set, for tests
+	done    chan struct{}
 }
+
+// Batch is the longest a ring owner lets queued work wait, in ms: a new
+// task's ring is watched by epoll, and an ended task's ring read, unmapped
+// and its counters closed, at most this long after.
+const Batch = 10
 
 // roundHooks are what a ring owner that reads in rounds calls.
 type roundHooks struct {
-	end   func(start uint64)
-	held  func() bool
-	every int // ms
+	end  func(start uint64)
+	held func() bool
 }
 
 // ownedRing is a ring and what it belongs to.
@@ -54,7 +70,6 @@ type ownedRing struct {
 	fd     int
 	ring   *perfevent.Ring
 	cookie any
-	hup    bool // its fd hung up and left the epoll set
 	err    error
 }
 
@@ -77,40 +92,39 @@ func newRingOwner(handle func(cookie any, rec []byte), rounds *roundHooks) (*rin
 		unix.Close(evfd)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	o := &ringOwner{epfd: epfd, evfd: evfd, handle: handle, rounds: rounds, rings: map[int32]*ownedRing{}, done: make(chan struct{})}
+	o := &ringOwner{epfd: epfd, evfd: evfd, handle: handle, rounds: rounds, batch: Batch * 1e6,
+		rings: map[int32]*ownedRing{}, done: make(chan struct{})}
 	go o.loop()
 	return o, nil
 }
 
-// add starts reading ring, the ring of perf event fd, for cookie.
-func (o *ringOwner) add(fd int, ring *perfevent.Ring, cookie any) error {
+// add starts reading ring, the ring of perf event fd, for cookie: the
+// owner watches it from its next round on.
+func (o *ringOwner) add(fd int, ring *perfevent.Ring, cookie any) {
+	r := &ownedRing{fd: fd, ring: ring, cookie: cookie}
 	o.mu.Lock()
-	o.rings[int32(fd)] = &ownedRing{fd: fd, ring: ring, cookie: cookie}
+	o.rings[int32(fd)] = r
+	o.young = append(o.young, r)
+	wake := o.queued()
 	o.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
-	if err := unix.EpollCtl(o.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		o.mu.Lock()
-		delete(o.rings, int32(fd))
-		o.mu.Unlock()
-		return os.NewSyscallError("epoll_ctl", err)
+	if wake {
+		o.wake()
 	}
-	return nil
 }
 
-// retire ends the ring of fd: the owner reads what is left in it, takes it
-// out of the epoll set, unmaps it and then runs then (if not nil), on the
+// retire ends the ring of fd: in the owner's next round, what is left in
+// it is read, it is unmapped, and then then (if not nil) runs, on the
 // owner goroutine. It returns at once.
 func (o *ringOwner) retire(fd int, then func()) {
-	o.post(func() {
-		o.mu.Lock()
-		r := o.rings[int32(fd)]
-		delete(o.rings, int32(fd))
-		o.mu.Unlock()
+	o.mu.Lock()
+	r := o.rings[int32(fd)]
+	delete(o.rings, int32(fd)) // not watched, nor read on a wake-up, any more
+	o.mu.Unlock()
+	o.later(func() {
 		if r != nil {
 			o.drain(r)
-			if !r.hup {
-				unix.EpollCtl(o.epfd, unix.EPOLL_CTL_DEL, r.fd, nil)
-			}
+			// The fd's close (in then) takes it out of the epoll set:
+			// the mapping holds its file until the unmap.
 			r.ring.Close()
 		}
 		if then != nil {
@@ -119,18 +133,44 @@ func (o *ringOwner) retire(fd int, then func()) {
 	})
 }
 
-// post queues fn for the owner goroutine and wakes it.
+// later queues fn for the owner's next round.
+func (o *ringOwner) later(fn func()) {
+	o.mu.Lock()
+	o.reqs = append(o.reqs, fn)
+	wake := o.queued()
+	o.mu.Unlock()
+	if wake {
+		o.wake()
+	}
+}
+
+// queued notes that work is queued, and says whether the owner must be
+// woken for it: only if it waits with no timer. Precondition: o.mu held.
+func (o *ringOwner) queued() bool {
+	if o.sleeping {
+		o.sleeping = false
+		return true
+	}
+	return false
+}
+
+// post queues fn for the owner goroutine and has it run now.
 func (o *ringOwner) post(fn func()) {
 	o.mu.Lock()
 	o.reqs = append(o.reqs, fn)
+	o.urgent = true
 	o.mu.Unlock()
+	o.wake()
+}
+
+func (o *ringOwner) wake() {
 	var one = [8]byte{1}
 	unix.Write(o.evfd, one[:]) // EAGAIN: the counter is full, a wake is pending anyway
 }
 
-// stop reads every ring to its end, unmaps them, ends the owner goroutine
-// and waits for it. Retire first the rings whose retirement must do
-// something.
+// stop does the queued work, reads every ring to its end, unmaps them,
+// ends the owner goroutine and waits for it. Retire first the rings whose
+// retirement must do something.
 func (o *ringOwner) stop() {
 	o.post(nil) // nil: stop
 	<-o.done
@@ -142,12 +182,27 @@ var errStop = errors.New("stop")
 func (o *ringOwner) loop() {
 	defer close(o.done)
 	events := make([]unix.EpollEvent, 64)
+	var due int64 // when the queued work is to be done (CLOCK_MONOTONIC ns), 0: none queued
 	for {
-		wait := -1
-		if o.rounds != nil && o.rounds.held() {
-			wait = o.rounds.every
+		o.mu.Lock()
+		queued := len(o.reqs) > 0 || len(o.young) > 0 || (o.rounds != nil && o.rounds.held())
+		urgent := o.urgent
+		o.sleeping = !queued
+		o.mu.Unlock()
+		now := int64(monotonicNow())
+		if queued && due == 0 {
+			// The first work queued since the last round: it waits for
+			// more, Batch ms at most.
+			due = now + o.batch
 		}
-		n, err := unix.EpollWait(o.epfd, events, wait)
+		wait := -1
+		switch {
+		case urgent:
+			wait = 0
+		case queued:
+			wait = int((due - now + 1e6 - 1) / 1e6) // ms, rounded up
+		}
+		n, err := unix.EpollWait(o.epfd, events, max(wait, -1))
 		if err == unix.EINTR {
 			continue
 		}
@@ -163,32 +218,77 @@ func (o *ringOwner) loop() {
 		}
 		for _, ev := range events[:n] {
 			if ev.Fd == int32(o.evfd) {
-				if o.serve() == errStop {
-					o.finish()
-					return
-				}
+				var b [8]byte
+				unix.Read(o.evfd, b[:])
 				continue
 			}
 			o.mu.Lock()
 			r := o.rings[ev.Fd]
 			o.mu.Unlock()
-			if r == nil {
-				continue // retired meanwhile
-			}
-			if o.rounds == nil {
+			if r != nil && o.rounds == nil {
+				// Edge-triggered: a hung-up fd (its task gone) wakes the
+				// owner once, then stays quiet until it is retired.
 				o.drain(r)
 			}
-			if ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && !r.hup {
-				// Its task is gone: nothing more will come. A hung-up fd
-				// stays readable: out of the set, or the loop would spin.
-				r.hup = true
-				unix.EpollCtl(o.epfd, unix.EPOLL_CTL_DEL, r.fd, nil)
+		}
+		if urgent || (due != 0 && int64(monotonicNow()) >= due) {
+			due = 0
+			if o.serve() == errStop {
+				o.finish()
+				return
 			}
 		}
 		if o.rounds != nil {
 			o.rounds.end(start)
 		}
 	}
+}
+
+// serve does the queued work: it watches the young rings and runs the
+// queued requests; errStop if one asks to stop.
+func (o *ringOwner) serve() error {
+	o.mu.Lock()
+	young, reqs := o.young, o.reqs
+	o.young, o.reqs, o.urgent = nil, nil, false
+	o.mu.Unlock()
+	for _, r := range young {
+		o.watch(r)
+	}
+	stop := false
+	for _, fn := range reqs {
+		if fn == nil {
+			stop = true
+			continue
+		}
+		fn()
+	}
+	if stop {
+		return errStop
+	}
+	return nil
+}
+
+// watch adds r to the epoll set, unless it was retired meanwhile, and
+// reads what it holds already.
+func (o *ringOwner) watch(r *ownedRing) {
+	o.mu.Lock()
+	live := o.rings[int32(r.fd)] == r
+	o.mu.Unlock()
+	if !live {
+		return
+	}
+	// Edge-triggered: the owner reads a ring to its end at each wake-up,
+	// and a hung-up fd, which stays readable, wakes it once, not in a
+	// loop. The fd leaves the set by itself when it is closed and its
+	// ring unmapped (the mapping holds the file): no EPOLL_CTL_DEL.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: int32(r.fd)}
+	if err := unix.EpollCtl(o.epfd, unix.EPOLL_CTL_ADD, r.fd, &ev); err != nil {
+		// Not watched: it is read when it is retired.
+		r.err = os.NewSyscallError("epoll_ctl", err)
+	} else {
+		o.watched.Add(1)
+	}
+	o.drain(r)
 }
 
 // drainAll reads every ring: a round. The rings are only unmapped on this
@@ -214,28 +314,6 @@ func monotonicNow() uint64 {
 	return uint64(ts.Nano())
 }
 
-// serve runs the queued requests; errStop if one asks to stop.
-func (o *ringOwner) serve() error {
-	var b [8]byte
-	unix.Read(o.evfd, b[:])
-	o.mu.Lock()
-	reqs := o.reqs
-	o.reqs = nil
-	o.mu.Unlock()
-	stop := false
-	for _, fn := range reqs {
-		if fn == nil {
-			stop = true
-			continue
-		}
-		fn()
-	}
-	if stop {
-		return errStop
-	}
-	return nil
-}
-
 // drain reads every record of r up to the kernel's head, in rounds, until
 // a round finds none.
 func (o *ringOwner) drain(r *ownedRing) {
@@ -249,6 +327,7 @@ func (o *ringOwner) finish() {
 	o.mu.Lock()
 	rings := o.rings
 	o.rings = map[int32]*ownedRing{}
+	o.young = nil
 	o.mu.Unlock()
 	for _, r := range rings {
 		o.drain(r)

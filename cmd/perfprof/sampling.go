@@ -31,7 +31,7 @@ type sampler struct {
 	lost    atomic.Int64
 
 	stopOnce sync.Once
-	lastWarn time.Time // ring owner goroutine only
+	lastWarn atomic.Int64 // unix ns of the last warning of losses
 }
 
 var _ profdev.SampleSink = (*sampler)(nil)
@@ -54,16 +54,16 @@ func (sp *sampler) Sample(s *profdev.Sample) {
 	}
 }
 
-// Lost counts records the kernel dropped: a ring was full. Ring owner
-// goroutine.
+// Lost counts records the kernel dropped: a ring was full. Safe for
+// concurrent use.
 func (sp *sampler) Lost(t pidtree.Task, n uint64) {
 	sp.lost.Add(int64(n))
 	if sp.json {
 		lost := int64(n)
 		sp.out.event(record{Type: "lost", PID: t.TGID, TID: t.TID, Lost: &lost})
 	}
-	if now := time.Now(); now.Sub(sp.lastWarn) >= time.Second {
-		sp.lastWarn = now
+	now, last := time.Now().UnixNano(), sp.lastWarn.Load()
+	if now-last >= int64(time.Second) && sp.lastWarn.CompareAndSwap(last, now) {
 		sp.warn("%d records lost so far: the rings were full (a larger -m, or a longer period)", sp.lost.Load())
 	}
 }
