@@ -396,6 +396,9 @@ type SamplingOptions struct {
 // ends the task: it must be safe for concurrent use.
 type SampleSink interface {
 	Sample(s *Sample)
+	// Flush ends a round of the ring owner: what Sample held may be
+	// written now.
+	Flush()
 	// Lost says that the kernel dropped n records of task t: its ring was
 	// full.
 	Lost(t pidtree.Task, n uint64)
@@ -451,6 +454,9 @@ func (s *Set) EnableSampling(opt SamplingOptions) error {
 	}
 	if sm.owner, err = newRingOwner(s.handleRecord, rounds); err != nil {
 		return err
+	}
+	if opt.Sink != nil {
+		sm.owner.flush = opt.Sink.Flush
 	}
 	s.sampling = sm
 	return nil

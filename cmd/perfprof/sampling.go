@@ -32,7 +32,16 @@ type sampler struct {
 
 	stopOnce sync.Once
 	lastWarn atomic.Int64 // unix ns of the last warning of losses
+
+	// buf holds the lines of the ring owner's round, handed to the writer
+	// at its end (Flush) or when it grows past flushAt: one hand-over and
+	// one write for many samples. Ring owner goroutine only.
+	buf []byte
 }
+
+// flushAt is the most sample bytes the sampler holds before it hands
+// them over.
+const flushAt = 64 << 10
 
 var _ profdev.SampleSink = (*sampler)(nil)
 
@@ -42,15 +51,29 @@ func (sp *sampler) Sample(s *profdev.Sample) {
 		sp.beyond.Add(1)
 		return
 	}
-	var b []byte
-	if sp.json {
-		b = sp.appendJSON(make([]byte, 0, 256), s)
-	} else {
-		b = sp.appendText(make([]byte, 0, 128), s)
+	if sp.buf == nil {
+		sp.buf = make([]byte, 0, flushAt+4096)
 	}
-	sp.out.line(b)
-	if n := sp.samples.Add(1); sp.limit > 0 && n >= sp.limit {
+	if sp.json {
+		sp.buf = sp.appendJSON(sp.buf, s)
+	} else {
+		sp.buf = sp.appendText(sp.buf, s)
+	}
+	n := sp.samples.Add(1)
+	if len(sp.buf) >= flushAt {
+		sp.Flush()
+	}
+	if sp.limit > 0 && n >= sp.limit {
+		sp.Flush()
 		sp.stopOnce.Do(sp.onStop)
+	}
+}
+
+// Flush hands the lines held over to the writer. Ring owner goroutine.
+func (sp *sampler) Flush() {
+	if len(sp.buf) > 0 {
+		sp.out.line(sp.buf)
+		sp.buf = nil
 	}
 }
 
