@@ -56,15 +56,22 @@ fuzz:
 # Overhead benchmark: Go micro-benchmarks, then scripts/benchtab, which
 # copies ../shared/bench into bin/bench, builds the workloads and the
 # reference follower there with gcc, and measures perfprof against them
-# (8 to 11 minutes on 2 cores; see docs/performance.md). BENCHFLAGS is
-# passed to the harness, e.g. BENCHFLAGS=-rounds=15; an A/B against an
-# older binary: BENCHFLAGS=-baseline=/tmp/pp-old; the storm memory
-# benchmark (off by default, about 2.5 minutes): BENCHFLAGS=-storm=200000.
+# (11 to 14 minutes on 2 cores; see docs/performance.md). Its sampling
+# section (4c, about 3 minutes: following with rings against counting,
+# draining a million sampled page faults against perf record, an idle
+# sampled target, 10,000 live sampled threads) also builds
+# scripts/bin/faultpages and holdfaults. BENCHFLAGS is passed to the
+# harness, e.g. BENCHFLAGS=-rounds=15; the sampling section alone:
+# BENCHFLAGS=-sampling-only, or without it: BENCHFLAGS=-no-sampling; an
+# A/B against an older binary: BENCHFLAGS=-baseline=/tmp/pp-old; the storm
+# memory benchmark (off by default, about 2.5 minutes):
+# BENCHFLAGS=-storm=200000.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./scripts/benchtab -perfprof $(BIN) $(BENCHFLAGS)
 
-# A smoke run of the harness alone: 3 rounds, smaller workloads (about 80 s).
+# A smoke run of the harness alone: 3 rounds, smaller workloads (1 to 2
+# minutes, the sampling section included).
 bench-quick: build
 	$(GO) run ./scripts/benchtab -quick -perfprof $(BIN) $(BENCHFLAGS)
 

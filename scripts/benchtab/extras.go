@@ -145,6 +145,25 @@ type summary struct {
 	CounterFailures int   `json:"counter_failures"`
 	DurationNs      int64 `json:"duration_ns"`
 	PerfprofCPUNs   int64 `json:"perfprof_cpu_ns"`
+	// When sampling (nil otherwise). The lost total is "lost" since
+	// 5f6a752, "lost_records" before.
+	Samples      *int64 `json:"samples"`
+	Lost         *int64 `json:"lost"`
+	LostRecords  *int64 `json:"lost_records"`
+	RingFailures *int   `json:"ring_failures"`
+	RingBytesMax *int64 `json:"ring_bytes_max"`
+}
+
+// lost returns the summary's lost total, under either name, and whether
+// it has one.
+func (s *summary) lost() (int64, bool) {
+	switch {
+	case s.Lost != nil:
+		return *s.Lost, true
+	case s.LostRecords != nil:
+		return *s.LostRecords, true
+	}
+	return 0, false
 }
 
 type holdResult struct {
@@ -329,14 +348,22 @@ func threadsRuntime(pid int) (ns int64, ticksMs float64, threads int, err error)
 }
 
 func measureIdle(cfg *config) *idleResult {
-	r := &idleResult{window: 3 * time.Second}
-	progress("idle: perfprof -p on a sleeping process for %v", r.window)
+	progress("idle: perfprof -p on a sleeping process for 3s")
+	return idleRun(cfg, 3*time.Second, "-e", events1)
+}
+
+// idleRun attaches `perfprof -o /dev/null ARGS -p PID` to a sleeping
+// process and measures perfprof's CPU over window, then stops it with
+// SIGINT.
+func idleRun(cfg *config, window time.Duration, args ...string) *idleResult {
+	r := &idleResult{window: window}
 	sleep := exec.Command("sleep", "60")
 	if r.err = sleep.Start(); r.err != nil {
 		return r
 	}
 	defer func() { sleep.Process.Kill(); sleep.Wait() }()
-	pp := exec.Command(cfg.perfprof, "-o", "/dev/null", "-e", events1, "-p", strconv.Itoa(sleep.Process.Pid))
+	argv := append(append([]string{"-o", "/dev/null"}, args...), "-p", strconv.Itoa(sleep.Process.Pid))
+	pp := exec.Command(cfg.perfprof, argv...)
 	var stderr bytes.Buffer
 	pp.Stderr = &stderr
 	if r.err = pp.Start(); r.err != nil {

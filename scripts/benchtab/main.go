@@ -8,6 +8,11 @@
 // of N short-lived processes (and as many threads) runs under perfprof -p
 // -i 1000, and its memory and fds are sampled (see storm.go).
 //
+// Section 4c measures sampling (-F, -c; see sampling.go): what sampling
+// adds to following over counting, draining a million page faults against
+// perf record, an idle sampled target, and 10,000 live sampled threads.
+// -sampling-only runs it alone, -no-sampling leaves it out.
+//
 // Every figure is a ratio taken within one run: the machines are noisy and
 // absolute times move from run to run. The main figure is perfprof's added
 // µs per operation over the bare workload (same round) divided by the
@@ -44,6 +49,7 @@ type config struct {
 	tracepoint bool
 	timeout    time.Duration
 	storm      stormConfig
+	sampling   samplingConfig
 	notes      []string
 	harnessErr []string
 }
@@ -86,6 +92,9 @@ var tools = []tool{
 	}},
 	{"pp3", "perfprof -e " + events3, func(c *config, w []string) []string {
 		return append([]string{c.perfprof, "-o", "/dev/null", "-e", events3, "--"}, w...)
+	}},
+	{"pps", "perfprof -F " + samplingFreq + " -e " + events1, func(c *config, w []string) []string {
+		return append([]string{c.perfprof, "-o", "/dev/null", "-F", samplingFreq, "-e", events1, "--"}, w...)
 	}},
 	{"pptp", "perfprof -e sched:sched_switch", func(c *config, w []string) []string {
 		if !c.tracepoint {
@@ -197,6 +206,8 @@ func main() {
 	flag.IntVar(&cfg.storm.lifeMS, "storm-life", 5, "storm: how long each task lives, in ms")
 	flag.DurationVar(&cfg.storm.timeout, "storm-timeout", 30*time.Minute, "storm: limit for one storm run")
 	flag.BoolVar(&cfg.storm.only, "storm-only", false, "run the storm benchmark alone (with -storm N), none of the other sections")
+	flag.BoolVar(&cfg.sampling.only, "sampling-only", false, "run the sampling section (4c) alone, none of sections 1 to 4 (with -storm N, the storm too)")
+	flag.BoolVar(&cfg.sampling.skip, "no-sampling", false, "leave out the sampling section (4c)")
 	flag.Parse()
 	roundsSet := false
 	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
@@ -209,6 +220,10 @@ func main() {
 	}
 	if cfg.storm.procs < 0 || (cfg.storm.only && cfg.storm.procs == 0) {
 		fmt.Fprintln(os.Stderr, "benchtab: -storm N needs N > 0 (and -storm-only needs -storm N)")
+		os.Exit(2)
+	}
+	if cfg.sampling.only && cfg.sampling.skip {
+		fmt.Fprintln(os.Stderr, "benchtab: -sampling-only and -no-sampling exclude each other")
 		os.Exit(2)
 	}
 	if cfg.storm.procs > 0 && (cfg.storm.alive < 4 || cfg.storm.lifeMS < 0) {
@@ -237,7 +252,7 @@ func main() {
 	var cpu []*cpuRow
 	var hold []*holdResult
 	var idle *idleResult
-	if !cfg.storm.only {
+	if cfg.runsMain() {
 		ab := cfg.baseline != ""
 		if cfg.quick {
 			wls = []*workload{
@@ -261,6 +276,10 @@ func main() {
 		hold = measureHold(cfg)
 		idle = measureIdle(cfg)
 	}
+	var samp *samplingResult
+	if cfg.runsSampling() {
+		samp = runSampling(cfg)
+	}
 	load1 := loadavg() // the storm loads the machine by design: not counted
 	var storms []*stormResult
 	if cfg.storm.procs > 0 {
@@ -272,7 +291,7 @@ func main() {
 
 	rep := &report{cfg: cfg}
 	rep.header(os.Args[1:], start, load0, load1)
-	if !cfg.storm.only {
+	if cfg.runsMain() {
 		rep.mainTable(wls)
 		if cfg.baseline != "" {
 			rep.abTable(wls)
@@ -284,7 +303,10 @@ func main() {
 	if len(storms) > 0 {
 		rep.storm(storms)
 	}
-	if !cfg.storm.only {
+	if samp != nil {
+		rep.sampling(samp)
+	}
+	if cfg.runsMain() {
 		rep.rawMedians(wls)
 	}
 	rep.finish(time.Since(start))

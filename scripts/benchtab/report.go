@@ -66,7 +66,7 @@ func (r *report) header(args []string, start time.Time, load0, load1 float64) {
 		r.p("A/B:      new = %s (%s)", c.perfprof, binID(c.perfprof))
 		r.p("          old = %s (%s)", c.baseline, binID(c.baseline))
 	}
-	if c.storm.only {
+	if !c.runsMain() && !c.runsSampling() {
 		r.p("load:     1-min load average %s at the start", fmtF(load0, 2))
 		r.p("")
 		return
@@ -75,6 +75,11 @@ func (r *report) header(args []string, start time.Time, load0, load1 float64) {
 	if load0 > 1 || load1 > float64(runtime.NumCPU())+1 {
 		r.p("WARNING:  other processes were competing for the CPUs (the harness itself adds about 1-2): single")
 		r.p("          rounds spread widely and the ratios below are unreliable; rerun on an idle machine.")
+	}
+	if !c.runsMain() {
+		r.p("method:   the sampling section (4c) alone: %d interleaved rounds of its following cost; see 4c.", c.rounds)
+		r.p("")
+		return
 	}
 	r.p("method:   %d interleaved rounds (tool order rotated each round); µs/op is the workload's own RESULT", c.rounds)
 	r.p("          (start-up excluded); added = tool - bare in the same round, then the median over rounds;")
@@ -496,7 +501,7 @@ func (r *report) finish(elapsed time.Duration) {
 		len(r.checks), len(r.checks)-fail-noisy, fail, noisy)
 	text := r.b.String()
 	i := strings.Index(text, "6. Raw figures")
-	if i < 0 { // -storm-only
+	if i < 0 { // -storm-only, -sampling-only
 		i = len(text)
 	}
 	r.b.Reset()

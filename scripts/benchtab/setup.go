@@ -122,7 +122,8 @@ func runQuiet(dir string, name string, args ...string) error {
 // reference follower and cpuwrap with gcc, and builds perfprof unless a
 // binary was given. With -storm it also builds the storm target
 // (scripts/conformance, `make conformance`); with -storm-only, nothing
-// else but perfprof.
+// else but perfprof. The sampling section also needs scripts/bin's
+// faultpages and holdfaults.
 func prepare(cfg *config) error {
 	if runtime.GOOS != "linux" {
 		return fmt.Errorf("benchtab runs on Linux only")
@@ -132,15 +133,20 @@ func prepare(cfg *config) error {
 			return err
 		}
 	}
-	if !cfg.storm.only {
+	if cfg.runsMain() || cfg.runsSampling() {
 		if err := prepareWorkloads(cfg); err != nil {
+			return err
+		}
+	}
+	if cfg.runsSampling() {
+		if err := prepareSampling(cfg); err != nil {
 			return err
 		}
 	}
 	if err := preparePerfprof(cfg); err != nil {
 		return err
 	}
-	if cfg.storm.only {
+	if !cfg.runsMain() && !cfg.runsSampling() {
 		return nil
 	}
 	prepareContextTools(cfg)
