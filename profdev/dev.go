@@ -239,10 +239,11 @@ func (d *Dev) Unuse() {
 
 // Close ends the observation: it reads the final counts, closes the
 // counters, takes d out of the live devices and hands its Final to the
-// set's sink. A device with a ring first has it read to its end by the
-// ring owner, which then does the rest on its own goroutine, in its next
-// round (within Batch ms): Close returns at once, and no record is lost to
-// the unmap. It is idempotent.
+// set's sink. A device with a ring has it read to its end first: an
+// empty ring is unmapped at once and the rest done on the caller's
+// goroutine; otherwise the ring owner reads it and does the rest on its
+// own goroutine, in its next round (within Batch ms), and Close returns at
+// once. No record is lost to the unmap. It is idempotent.
 func (d *Dev) Close() {
 	d.mu.Lock()
 	if d.group == nil || d.retiring {

@@ -80,6 +80,7 @@ type ownedRing struct {
 	fd     int
 	ring   *perfevent.Ring
 	cookie any
+	busy   bool // the owner reads it (under mu)
 	err    error
 }
 
@@ -122,19 +123,37 @@ func (o *ringOwner) add(fd int, ring *perfevent.Ring, cookie any) {
 	}
 }
 
-// retire ends the ring of fd: in the owner's next round, what is left in
-// it is read, it is unmapped, and then then (if not nil) runs, on the
-// owner goroutine. It returns at once.
+// retire ends the ring of fd: what is left in it is read, it is unmapped,
+// and then then (if not nil) runs. It returns at once.
+//
+// A ring with nothing left to read (most are: a task's records are read
+// as they come), which the owner is not reading, is done with at once, on
+// the caller's goroutine: then runs there. Unmapping it there, on the
+// thread that was running anyway, costs no TLB shoot-down of the other
+// CPUs, which an unmap by the owner's thread would while the caller's
+// runs. Any other ring is retired by the owner in its next round, after
+// it read what is left; then runs on the owner goroutine.
 func (o *ringOwner) retire(fd int, then func()) {
 	o.mu.Lock()
 	r := o.rings[int32(fd)]
 	delete(o.rings, int32(fd)) // not watched, nor read on a wake-up, any more
+	if r != nil && !r.busy && o.rounds == nil && !r.ring.Begin() {
+		o.mu.Unlock()
+		// The fd's close (in then) takes it out of the epoll set: the
+		// mapping holds its file until the unmap.
+		r.ring.Close()
+		if then != nil {
+			then()
+		}
+		return
+	}
+	if r != nil {
+		r.busy = true // for the owner only, from now on
+	}
 	o.mu.Unlock()
 	o.later(func() {
 		if r != nil {
 			o.drain(r)
-			// The fd's close (in then) takes it out of the epoll set:
-			// the mapping holds its file until the unmap.
 			r.ring.Close()
 		}
 		if then != nil {
@@ -232,13 +251,13 @@ func (o *ringOwner) loop() {
 				unix.Read(o.evfd, b[:])
 				continue
 			}
-			o.mu.Lock()
-			r := o.rings[ev.Fd]
-			o.mu.Unlock()
-			if r != nil && o.rounds == nil {
+			if o.rounds == nil {
 				// Edge-triggered: a hung-up fd (its task gone) wakes the
 				// owner once, then stays quiet until it is retired.
-				o.drain(r)
+				if r := o.take(ev.Fd); r != nil {
+					o.drain(r)
+					o.release(r)
+				}
 			}
 		}
 		if urgent || (due != 0 && int64(monotonicNow()) >= due) {
@@ -310,12 +329,10 @@ func (o *ringOwner) serve() error {
 // watch adds r to the epoll set, unless it was retired meanwhile, and
 // reads what it holds already.
 func (o *ringOwner) watch(r *ownedRing) {
-	o.mu.Lock()
-	live := o.rings[int32(r.fd)] == r
-	o.mu.Unlock()
-	if !live {
+	if o.take(int32(r.fd)) != r {
 		return
 	}
+	defer o.release(r)
 	// Edge-triggered: the owner reads a ring to its end at each wake-up,
 	// and a hung-up fd, which stays readable, wakes it once, not in a
 	// loop. The fd leaves the set by itself when it is closed and its
@@ -328,6 +345,25 @@ func (o *ringOwner) watch(r *ownedRing) {
 		o.watched.Add(1)
 	}
 	o.drain(r)
+}
+
+// take marks the live ring of fd busy, so that retire leaves it to the
+// owner, and returns it; nil if there is none.
+func (o *ringOwner) take(fd int32) *ownedRing {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r := o.rings[fd]
+	if r != nil {
+		r.busy = true
+	}
+	return r
+}
+
+// release ends a take.
+func (o *ringOwner) release(r *ownedRing) {
+	o.mu.Lock()
+	r.busy = false
+	o.mu.Unlock()
 }
 
 // drainAll reads every ring: a round. The rings are only unmapped on this
