@@ -44,10 +44,10 @@ type ringOwner struct {
 
 	// The owner lingers between rounds while records flow, so that the
 	// kernel's wake-ups (one per sample without a watermark) find no
-	// waiter, cost no context switch, and a round reads many records: as
-	// long as each round finds the fullest ring less than 1/16 full, the
-	// linger grows, up to Batch; past 1/8 it halves, past 1/4 it is gone.
-	// Owner goroutine only.
+	// waiter and cost no context switch, and a round reads many records.
+	// It lingers Batch after a round whose fullest ring was less than an
+	// eighth full, half as long as the last time if less than a quarter,
+	// not at all beyond. Owner goroutine only.
 	linger int64   // ns
 	fill   float64 // the fullest ring of the round, as a fraction of its size
 	batch  int64   // Batch, in ns (tests may change it before the first add)
@@ -277,20 +277,19 @@ func (o *ringOwner) loop() {
 	}
 }
 
-// pace sets the linger from the round's fill and lingers; nothing if the
-// round read nothing.
+// pace lingers after a round that read records (see linger).
 func (o *ringOwner) pace() {
 	fill := o.fill
 	o.fill = 0
 	switch {
 	case fill == 0:
 		return
-	case fill >= 1.0/4:
-		o.linger = 0
-	case fill >= 1.0/8:
+	case fill < 1.0/8:
+		o.linger = o.batch
+	case fill < 1.0/4:
 		o.linger /= 2
-	case fill < 1.0/16:
-		o.linger = min(2*o.linger+lingerStep, o.batch)
+	default:
+		o.linger = 0
 	}
 	if o.linger > 0 {
 		ts := unix.NsecToTimespec(o.linger)
@@ -298,9 +297,6 @@ func (o *ringOwner) pace() {
 		}
 	}
 }
-
-// lingerStep is how the linger starts growing, in ns.
-const lingerStep = 20_000
 
 // serve does the queued work: it watches the young rings and runs the
 // queued requests; errStop if one asks to stop.
