@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/perfprof/perfprof/perfevent"
 	"golang.org/x/sys/unix"
@@ -45,9 +46,9 @@ type ringOwner struct {
 	// The owner lingers between rounds while records flow, so that the
 	// kernel's wake-ups (one per sample without a watermark) find no
 	// waiter and cost no context switch, and a round reads many records.
-	// It lingers Batch after a round whose fullest ring was less than an
-	// eighth full, half as long as the last time if less than a quarter,
-	// not at all beyond. Owner goroutine only.
+	// The linger is scaled so that the fullest ring of a round is a
+	// quarter full (Batch at most), and dropped when it was half full.
+	// Owner goroutine only.
 	linger int64   // ns
 	fill   float64 // the fullest ring of the round, as a fraction of its size
 	batch  int64   // Batch, in ns (tests may change it before the first add)
@@ -284,19 +285,22 @@ func (o *ringOwner) pace() {
 	switch {
 	case fill == 0:
 		return
-	case fill < 1.0/8:
-		o.linger = o.batch
-	case fill < 1.0/4:
-		o.linger /= 2
-	default:
+	case fill >= 1.0/2:
 		o.linger = 0
+	default:
+		// The records of a linger filled the fullest ring to fill:
+		// scale it to fill a quarter.
+		o.linger = min(int64(float64(max(o.linger, lingerMin))/(4*fill)), o.batch)
 	}
 	if o.linger > 0 {
-		ts := unix.NsecToTimespec(o.linger)
-		for unix.Nanosleep(&ts, &ts) == unix.EINTR {
-		}
+		// A parked goroutine, not a thread blocked in nanosleep: the Go
+		// runtime's monitor would poll every 20 µs to take its P back.
+		time.Sleep(time.Duration(o.linger))
 	}
 }
+
+// lingerMin is where the linger starts from, in ns.
+const lingerMin = 100_000
 
 // serve does the queued work: it watches the young rings and runs the
 // queued requests; errStop if one asks to stop.
