@@ -112,7 +112,22 @@ type outItem struct {
 	r     record
 	batch []record
 	raw   []byte
+	reuse bool // raw came from getLineBuf: put it back once written
 }
+
+// lineBufs recycles the sampler's buffers of lines: a million samples a
+// second would otherwise allocate megabytes a second for the collector.
+var lineBufs sync.Pool
+
+// getLineBuf returns an empty buffer for lines, of at least size bytes.
+func getLineBuf(size int) []byte {
+	if p, ok := lineBufs.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+func putLineBuf(b []byte) { lineBufs.Put(&b) }
 
 // newOutput returns the stream of w. queued makes every write go through
 // the channel, tables too: samples are written.
@@ -167,6 +182,9 @@ func (o *output) drain() {
 		switch {
 		case it.raw != nil:
 			o.w.Write(it.raw)
+			if it.reuse {
+				putLineBuf(it.raw)
+			}
 		case it.batch == nil:
 			o.enc.Encode(it.r)
 		}
@@ -181,9 +199,11 @@ func (o *output) drain() {
 	}
 }
 
-// line queues bytes already made: a sample (with its own time).
-func (o *output) line(b []byte) {
-	o.items <- outItem{raw: b}
+// line queues bytes already made: samples (with their own times). b is
+// the writer's from then on; if it came from getLineBuf, it goes back
+// there once written.
+func (o *output) line(b []byte, fromPool bool) {
+	o.items <- outItem{raw: b, reuse: fromPool}
 }
 
 // table writes a table with write (not JSON).

@@ -52,7 +52,7 @@ func (sp *sampler) Sample(s *profdev.Sample) {
 		return
 	}
 	if sp.buf == nil {
-		sp.buf = make([]byte, 0, flushAt+4096)
+		sp.buf = getLineBuf(flushAt + 4096)
 	}
 	if sp.json {
 		sp.buf = sp.appendJSON(sp.buf, s)
@@ -72,7 +72,7 @@ func (sp *sampler) Sample(s *profdev.Sample) {
 // Flush hands the lines held over to the writer. Ring owner goroutine.
 func (sp *sampler) Flush() {
 	if len(sp.buf) > 0 {
-		sp.out.line(sp.buf)
+		sp.out.line(sp.buf, true)
 		sp.buf = nil
 	}
 }
