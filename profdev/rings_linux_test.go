@@ -143,20 +143,27 @@ func TestRingOwner(t *testing.T) {
 	}
 }
 
-// A ring retired while its task still runs is read to its end first.
-func TestRingOwnerRetireLive(t *testing.T) {
-	requireRoot(t)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var n int
+// sampleCounter returns a ring owner that counts the samples it reads, and
+// the count (to be read on the owner goroutine: in a retire's then).
+func sampleCounter(t *testing.T) (*ringOwner, *int) {
+	n := new(int)
 	o, err := newRingOwner(func(_ any, rec []byte) {
 		if binary.NativeEndian.Uint32(rec) == unix.PERF_RECORD_SAMPLE {
-			n++ // owner goroutine only
+			*n++
 		}
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return o, n
+}
+
+// A ring retired while its task still runs is read to its end first.
+func TestRingOwnerRetireLive(t *testing.T) {
+	requireRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	o, n := sampleCounter(t)
 	defer o.stop()
 	pid, run, wait := heldChild(t, "/bin/sh", "-c", "for i in 1 2 3; do :; done; sleep 2")
 	fd, ring := sampler(t, pid)
@@ -170,7 +177,7 @@ func TestRingOwnerRetireLive(t *testing.T) {
 		var b [8]byte
 		unix.Read(fd, b[:])
 		unix.Close(fd)
-		got <- [2]uint64{uint64(n), binary.NativeEndian.Uint64(b[:])}
+		got <- [2]uint64{uint64(*n), binary.NativeEndian.Uint64(b[:])}
 	})
 	r := <-got
 	if r[0] == 0 || r[0] != r[1] {
@@ -224,15 +231,7 @@ func TestRingOwnerShortLived(t *testing.T) {
 	requireRoot(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var n int
-	o, err := newRingOwner(func(_ any, rec []byte) {
-		if binary.NativeEndian.Uint32(rec) == unix.PERF_RECORD_SAMPLE {
-			n++ // owner goroutine only
-		}
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o, n := sampleCounter(t)
 	defer o.stop()
 	o.batch = int64(time.Second) // the round surely comes after the retirement
 	pid, run, wait := heldChild(t, "/bin/true")
@@ -245,7 +244,7 @@ func TestRingOwnerShortLived(t *testing.T) {
 		var b [8]byte
 		unix.Read(fd, b[:])
 		unix.Close(fd)
-		got <- [2]uint64{uint64(n), binary.NativeEndian.Uint64(b[:])}
+		got <- [2]uint64{uint64(*n), binary.NativeEndian.Uint64(b[:])}
 	})
 	r := <-got
 	if r[0] == 0 || r[0] != r[1] {
