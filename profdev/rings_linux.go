@@ -15,12 +15,13 @@ import (
 // epoll for all of them, and an eventfd that wakes it for requests.
 //
 // The tracer's goroutine adds a ring when a task is born (add) and retires
-// it when the task is gone or let go (retire). Both only queue work for
+// it when the task is gone or let go (retire). Adding only queues work for
 // the owner, without a system call and, while the owner is busy anyway,
-// without waking it: the stop path of a task pays for neither. The owner
-// does the queued work in rounds, which come at least every Batch ms
-// while work is queued, and never otherwise: with no records to read and
-// nothing queued, it costs no CPU.
+// without waking it; so does retiring a ring that still holds records.
+// An empty ring (the common case) is unmapped by retire itself, on the
+// tracer's thread. The owner does the queued work in rounds, which come
+// at least every Batch ms while work is queued, and never otherwise: with
+// no records to read and nothing queued, it costs no CPU.
 //
 // In a round the owner registers the rings added since the last one with
 // its epoll, and then the kernel wakes it when a ring has records to read
