@@ -112,7 +112,9 @@ func TestRingOwner(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	w := o.wakes.Load()
 	time.Sleep(200 * time.Millisecond)
-	if again := o.wakes.Load(); again != w {
+	// A spinning owner wakes thousands of times; a late round on a loaded
+	// machine (its rings' hang-ups, a linger's end) a few.
+	if again := o.wakes.Load(); again-w > 4 {
 		t.Errorf("the owner woke %d times in 200 ms with nothing to read: it spins on a hung-up fd", again-w)
 	}
 	for _, c := range kids {
@@ -255,7 +257,7 @@ func TestRingOwnerShortLived(t *testing.T) {
 	}
 	w := o.wakes.Load()
 	time.Sleep(100 * time.Millisecond)
-	if again := o.wakes.Load(); again != w {
-		t.Errorf("the owner woke %d times with nothing to do", again-w)
+	if again := o.wakes.Load(); again-w > 4 {
+		t.Errorf("the owner woke %d times in 100 ms with nothing to do: it polls", again-w)
 	}
 }
