@@ -628,7 +628,7 @@ func NewFieldDecoder(f *TracepointFormat) *FieldDecoder {
 		}
 		op := tpFieldOp{
 			text:   fd.Name + "=",
-			json:   string(tpAppendJSON(nil, []byte(fd.Name))) + ":",
+			json:   string(AppendJSONString(nil, fd.Name)) + ":",
 			off:    fd.Offset,
 			size:   fd.Size,
 			elem:   fd.ElemSize,
@@ -711,7 +711,7 @@ func (d *FieldDecoder) AppendJSON(dst, raw []byte) []byte {
 		case !ok:
 			dst = append(dst, "null"...)
 		case op.kind == FieldString:
-			dst = tpAppendJSON(dst, tpCString(b))
+			dst = AppendJSONString(dst, tpCString(b))
 		case op.layout == LayoutScalar:
 			dst = op.appendNumber(dst, b, true)
 		default:
@@ -840,9 +840,11 @@ func tpAppendText(dst, s []byte) []byte {
 	return dst
 }
 
-// tpAppendJSON appends s as a JSON string: quotes, backslashes and
-// control bytes escaped, invalid UTF-8 as U+FFFD.
-func tpAppendJSON(dst, s []byte) []byte {
+// AppendJSONString appends s, a string or bytes, as a JSON string:
+// quotes, backslashes and control bytes escaped, bytes that are not UTF-8
+// as U+FFFD, as encoding/json writes them (without its HTML escapes). A
+// comm or a tracepoint's char array may hold any byte.
+func AppendJSONString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -864,7 +866,7 @@ func tpAppendJSON(dst, s []byte) []byte {
 			i++
 			continue
 		}
-		r, n := utf8.DecodeRune(s[i:])
+		r, n := decodeRune(s[i:])
 		if r == utf8.RuneError && n == 1 {
 			dst = append(dst, `\ufffd`...)
 		} else {
@@ -873,4 +875,15 @@ func tpAppendJSON(dst, s []byte) []byte {
 		i += n
 	}
 	return append(dst, '"')
+}
+
+// decodeRune is utf8.DecodeRune of a string or of bytes.
+func decodeRune[T string | []byte](s T) (rune, int) {
+	switch v := any(s).(type) {
+	case string:
+		return utf8.DecodeRuneInString(v)
+	case []byte:
+		return utf8.DecodeRune(v)
+	}
+	return utf8.RuneError, 1
 }

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -958,5 +960,36 @@ func BenchmarkDecodeFields(b *testing.B) {
 				dst = d.AppendJSON(dst[:0], bc.raw)
 			}
 		})
+	}
+}
+
+// TestAppendJSONString: what it writes is JSON that reads back as the
+// input, each byte that is not UTF-8 as U+FFFD, for strings and bytes.
+func TestAppendJSONString(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := []string{"", "sh", `a"b\c`, "tab\tnl\ncr\r\x00\x1f\x7f", "é€😀", "\xff\xfe ok \xc3", "\u2028"}
+	for range 2000 {
+		b := make([]byte, rng.IntN(24))
+		for i := range b {
+			b[i] = byte(rng.IntN(256))
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		var want strings.Builder
+		for i := 0; i < len(c); {
+			r, n := utf8.DecodeRuneInString(c[i:])
+			want.WriteRune(r) // RuneError, U+FFFD, for a byte that is not UTF-8
+			i += n
+		}
+		for _, got := range [][]byte{AppendJSONString(nil, c), AppendJSONString(nil, []byte(c))} {
+			var back string
+			if err := json.Unmarshal(got, &back); err != nil {
+				t.Fatalf("%q: %s is not JSON: %v", c, got, err)
+			}
+			if back != want.String() {
+				t.Fatalf("%q: %s reads back as %q, want %q", c, got, back, want.String())
+			}
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
@@ -152,11 +151,11 @@ func (sp *sampler) appendJSON(b []byte, s *profdev.Sample) []byte {
 	b = append(b, `,"tid":`...)
 	b = strconv.AppendInt(b, int64(s.Record.TID), 10)
 	b = append(b, `,"comm":`...)
-	b = appendJSONString(b, s.Comm)
+	b = perfevent.AppendJSONString(b, s.Comm)
 	b = append(b, `,"cpu":`...)
 	b = strconv.AppendInt(b, int64(s.Record.CPU), 10)
 	b = append(b, `,"event":`...)
-	b = appendJSONString(b, sp.names[s.Event])
+	b = perfevent.AppendJSONString(b, sp.names[s.Event])
 	b = append(b, `,"period":`...)
 	b = strconv.AppendUint(b, s.Record.Period, 10)
 	b = append(b, `,"ip":"0x`...)
@@ -192,35 +191,4 @@ func appendPadded(b []byte, s string, n int) []byte {
 		b = append(b, ' ')
 	}
 	return append(b, s...)
-}
-
-// appendJSONString appends s as a JSON string, escaped as encoding/json
-// does: quotes, backslashes and control characters, and bytes that are not
-// UTF-8 as U+FFFD (a comm may hold any byte).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }
