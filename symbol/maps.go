@@ -1,0 +1,176 @@
+package symbol
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Protection bits of a mapping, as mmap(2)'s prot and PERF_RECORD_MMAP2's
+// prot field give them.
+const (
+	ProtRead  = 0x1
+	ProtWrite = 0x2
+	ProtExec  = 0x4
+)
+
+// deletedSuffix is what the kernel appends to the path of a mapped file
+// that was unlinked.
+const deletedSuffix = " (deleted)"
+
+// Mapping is one mapping of a process's address space, as a line of
+// /proc/PID/maps or a PERF_RECORD_MMAP2 describes it.
+type Mapping struct {
+	// Start and End bound the mapping: [Start, End).
+	Start, End uint64
+	// Prot holds ProtRead, ProtWrite and ProtExec.
+	Prot uint32
+	// Shared is true for a shared mapping ('s' in maps), false for a
+	// private one ('p').
+	Shared bool
+	// Offset is the file offset that Start maps.
+	Offset uint64
+	// Major and Minor are the device of the mapped file, Inode its inode;
+	// all zero for an anonymous mapping.
+	Major, Minor uint32
+	Inode        uint64
+	// Path is the mapped file, without the " (deleted)" suffix; a pseudo
+	// path such as "[vdso]", "[heap]" or "[stack]"; or "" when anonymous.
+	Path string
+	// Deleted is true when the file was unlinked after it was mapped.
+	Deleted bool
+	// BuildID is the file's GNU build id when the source of the mapping
+	// gave it (a PERF_RECORD_MMAP2 with PERF_RECORD_MISC_MMAP_BUILD_ID),
+	// else nil. /proc/PID/maps never does.
+	BuildID []byte
+}
+
+// Exec reports whether the mapping is executable.
+func (m *Mapping) Exec() bool { return m.Prot&ProtExec != 0 }
+
+// Anonymous reports whether no file backs the mapping: no path, or a
+// pseudo path such as [heap], [stack] or [vdso].
+func (m *Mapping) Anonymous() bool {
+	return m.Path == "" || (strings.HasPrefix(m.Path, "[") && strings.HasSuffix(m.Path, "]") && m.Inode == 0)
+}
+
+// Contains reports whether addr lies in the mapping.
+func (m *Mapping) Contains(addr uint64) bool { return addr >= m.Start && addr < m.End }
+
+// ReadMaps reads and parses /proc/PID/maps.
+func ReadMaps(pid int) ([]Mapping, error) {
+	name := "/proc/" + strconv.Itoa(pid) + "/maps"
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read maps: %w", err)
+	}
+	defer f.Close()
+	ms, err := ParseMaps(f)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return ms, nil
+}
+
+// ParseMaps parses the text of a /proc/PID/maps file, one Mapping per
+// line, in the file's order (by address).
+func ParseMaps(r io.Reader) ([]Mapping, error) {
+	var ms []Mapping
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		m, err := ParseMapsLine(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		ms = append(ms, m)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// ParseMapsLine parses one line of /proc/PID/maps:
+//
+//	55d4c2a00000-55d4c2a01000 r-xp 00001000 08:01 1234567    /usr/bin/my app (deleted)
+func ParseMapsLine(line string) (Mapping, error) {
+	var m Mapping
+	rest := line
+	field := func() string {
+		rest = strings.TrimLeft(rest, " \t")
+		i := strings.IndexAny(rest, " \t")
+		if i < 0 {
+			f := rest
+			rest = ""
+			return f
+		}
+		f := rest[:i]
+		rest = rest[i:]
+		return f
+	}
+	addrs, perms, off, dev, ino := field(), field(), field(), field(), field()
+	start, end, ok := strings.Cut(addrs, "-")
+	if !ok {
+		return m, fmt.Errorf("bad address range %q in %q", addrs, line)
+	}
+	var err error
+	if m.Start, err = strconv.ParseUint(start, 16, 64); err != nil {
+		return m, fmt.Errorf("bad start address in %q: %w", line, err)
+	}
+	if m.End, err = strconv.ParseUint(end, 16, 64); err != nil {
+		return m, fmt.Errorf("bad end address in %q: %w", line, err)
+	}
+	if m.End < m.Start {
+		return m, fmt.Errorf("end before start in %q", line)
+	}
+	if len(perms) != 4 {
+		return m, fmt.Errorf("bad permissions %q in %q", perms, line)
+	}
+	if perms[0] == 'r' {
+		m.Prot |= ProtRead
+	}
+	if perms[1] == 'w' {
+		m.Prot |= ProtWrite
+	}
+	if perms[2] == 'x' {
+		m.Prot |= ProtExec
+	}
+	m.Shared = perms[3] == 's'
+	if m.Offset, err = strconv.ParseUint(off, 16, 64); err != nil {
+		return m, fmt.Errorf("bad offset in %q: %w", line, err)
+	}
+	maj, min, ok := strings.Cut(dev, ":")
+	if !ok {
+		return m, fmt.Errorf("bad device %q in %q", dev, line)
+	}
+	v, err := strconv.ParseUint(maj, 16, 32)
+	if err != nil {
+		return m, fmt.Errorf("bad device major in %q: %w", line, err)
+	}
+	m.Major = uint32(v)
+	if v, err = strconv.ParseUint(min, 16, 32); err != nil {
+		return m, fmt.Errorf("bad device minor in %q: %w", line, err)
+	}
+	m.Minor = uint32(v)
+	if m.Inode, err = strconv.ParseUint(ino, 10, 64); err != nil {
+		return m, fmt.Errorf("bad inode in %q: %w", line, err)
+	}
+	// The path starts after the padding that follows the inode and runs
+	// to the end of the line, spaces included.
+	path := strings.TrimLeft(rest, " \t")
+	if m.Inode != 0 || strings.HasPrefix(path, "/") {
+		if p, ok := strings.CutSuffix(path, deletedSuffix); ok {
+			path, m.Deleted = p, true
+		}
+	}
+	m.Path = path
+	return m, nil
+}

@@ -1,0 +1,257 @@
+package symbol
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// MmapEvent is a new mapping of a process, with the fields of a
+// PERF_RECORD_MMAP2 (or PERF_RECORD_MMAP, with zero device and inode).
+type MmapEvent struct {
+	// Addr, Len and Pgoff: the mapping covers [Addr, Addr+Len) and maps
+	// the file from byte offset Pgoff (perf's pgoff is a byte offset).
+	Addr, Len, Pgoff uint64
+	// Maj, Min and Ino identify the file (zero when the record carries a
+	// build id instead).
+	Maj, Min uint32
+	Ino      uint64
+	// BuildID is the file's build id, when the record carries one
+	// (PERF_RECORD_MISC_MMAP_BUILD_ID).
+	BuildID []byte
+	// Prot and Flags are mmap(2)'s protection and flags.
+	Prot, Flags uint32
+	// Filename is the mapped file, "//anon" or "" for an anonymous
+	// mapping, or a pseudo path such as "[vdso]"; a " (deleted)" suffix
+	// is stripped.
+	Filename string
+}
+
+// mapShared is MAP_SHARED.
+const mapShared = 0x1
+
+// Mapping returns the mapping e describes.
+func (e *MmapEvent) Mapping() Mapping {
+	m := Mapping{
+		Start:   e.Addr,
+		End:     e.Addr + e.Len,
+		Prot:    e.Prot,
+		Shared:  e.Flags&mapShared != 0,
+		Offset:  e.Pgoff,
+		Major:   e.Maj,
+		Minor:   e.Min,
+		Inode:   e.Ino,
+		Path:    e.Filename,
+		BuildID: e.BuildID,
+	}
+	if m.Path == "//anon" {
+		m.Path = ""
+	}
+	if p, ok := strings.CutSuffix(m.Path, deletedSuffix); ok && strings.HasPrefix(p, "/") {
+		m.Path, m.Deleted = p, true
+	}
+	return m
+}
+
+// Process is one process instance (from its start or last exec to its
+// exit) as the symbolizer sees it: its executable mappings, sorted by
+// address and never overlapping, each with the symbol table of its file,
+// loaded from the Cache when first needed. It is safe for concurrent use.
+type Process struct {
+	pid   int
+	cache *Cache
+
+	mu   sync.Mutex
+	maps []*procMap
+}
+
+// procMap is an executable mapping and what symbolizing in it needs.
+type procMap struct {
+	Mapping
+	loaded  bool   // table and err are set
+	table   *Table // nil when the file could not be read
+	err     error
+	bias    uint64 // runtime address + bias = ELF virtual address
+	buildID string
+}
+
+// NewProcess returns a Process for pid with no mappings yet; fill it with
+// LoadMaps, SetMaps or Map. Its tables come from c.
+func NewProcess(pid int, c *Cache) *Process {
+	return &Process{pid: pid, cache: c}
+}
+
+// PID returns the process id p was made for.
+func (p *Process) PID() int { return p.pid }
+
+// LoadMaps replaces p's mappings with those of /proc/PID/maps.
+func (p *Process) LoadMaps() error {
+	ms, err := ReadMaps(p.pid)
+	if err != nil {
+		return err
+	}
+	p.SetMaps(ms)
+	return nil
+}
+
+// SetMaps replaces p's mappings with the executable ones of ms, which must
+// not overlap (as /proc/PID/maps gives them).
+func (p *Process) SetMaps(ms []Mapping) {
+	maps := make([]*procMap, 0, len(ms))
+	for i := range ms {
+		if ms[i].Exec() && ms[i].End > ms[i].Start {
+			maps = append(maps, &procMap{Mapping: ms[i]})
+		}
+	}
+	sort.Slice(maps, func(i, j int) bool { return maps[i].Start < maps[j].Start })
+	p.mu.Lock()
+	p.maps = maps
+	p.mu.Unlock()
+}
+
+// Map adds the mapping e describes, as mmap(2) would: whatever it overlaps
+// is unmapped first (the parts of a mapping outside e stay), then e is
+// kept if it is executable.
+func (p *Process) Map(e MmapEvent) {
+	m := e.Mapping()
+	if m.End <= m.Start {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.unmapLocked(m.Start, m.End)
+	if !m.Exec() {
+		return
+	}
+	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].Start >= m.Start })
+	p.maps = append(p.maps, nil)
+	copy(p.maps[i+1:], p.maps[i:])
+	p.maps[i] = &procMap{Mapping: m}
+}
+
+// Unmap removes [start, end) from p's mappings, as munmap(2) would.
+func (p *Process) Unmap(start, end uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.unmapLocked(start, end)
+}
+
+// unmapLocked removes [start, end), trimming or splitting the mappings it
+// overlaps. The pieces that remain keep their loaded table.
+func (p *Process) unmapLocked(start, end uint64) {
+	out := p.maps[:0:0]
+	for _, pm := range p.maps {
+		if pm.End <= start || pm.Start >= end {
+			out = append(out, pm)
+			continue
+		}
+		if pm.Start < start { // the left piece
+			l := *pm
+			l.End = start
+			out = append(out, &l)
+		}
+		if pm.End > end { // the right piece
+			r := *pm
+			r.Offset += end - pm.Start
+			r.Start = end
+			// The bias is a property of the file's layout and the
+			// mapping's start-offset pair, which the split preserves.
+			out = append(out, &r)
+		}
+	}
+	p.maps = out
+}
+
+// Reset drops every mapping, as exec(2) does.
+func (p *Process) Reset() {
+	p.mu.Lock()
+	p.maps = nil
+	p.mu.Unlock()
+}
+
+// Mappings returns a copy of p's executable mappings, sorted by address.
+func (p *Process) Mappings() []Mapping {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ms := make([]Mapping, len(p.maps))
+	for i, pm := range p.maps {
+		ms[i] = pm.Mapping
+	}
+	return ms
+}
+
+// Preload loads the symbol table of every mapping now, while the process
+// lives and its files can be opened through /proc; Symbolize would
+// otherwise load each on first use. It returns the errors of the mappings
+// whose file could not be read, joined; those resolve to file+offset.
+func (p *Process) Preload() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []string
+	for _, pm := range p.maps {
+		p.loadLocked(pm)
+		if pm.err != nil {
+			errs = append(errs, pm.err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("pid %d: %s", p.pid, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// loadLocked loads pm's table once.
+func (p *Process) loadLocked(pm *procMap) {
+	if pm.loaded {
+		return
+	}
+	pm.loaded = true
+	if pm.Anonymous() && pm.Path != "[vdso]" {
+		return // JIT code, [vsyscall]: no file to read, and no error
+	}
+	pm.table, pm.err = p.cache.Table(p.pid, &pm.Mapping)
+	if pm.table != nil {
+		pm.bias = pm.table.Bias(pm.Start, pm.Offset)
+		pm.buildID = pm.table.BuildID
+	}
+}
+
+// Symbolize returns the frame of addr in p: a kernel address resolves
+// through the Cache's Kernel, a user address through the mapping holding
+// it and its file's symbols. An address no mapping holds, or that no
+// symbol covers, gives a Frame with no Func (see Frame).
+func (p *Process) Symbolize(addr uint64) Frame {
+	if IsKernel(addr) {
+		k, err := p.cache.Kernel()
+		if err != nil || k.Restricted() {
+			return Frame{Addr: addr, Path: KernelPath, Kernel: true}
+		}
+		return k.Lookup(addr)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].End > addr })
+	if i == len(p.maps) || addr < p.maps[i].Start {
+		return Frame{Addr: addr}
+	}
+	pm := p.maps[i]
+	p.loadLocked(pm)
+	f := Frame{Addr: addr, Path: pm.Path}
+	if pm.table == nil {
+		f.Offset = addr - pm.Start + pm.Offset
+		if len(pm.BuildID) > 0 {
+			f.BuildID = fmt.Sprintf("%x", pm.BuildID)
+		}
+		return f
+	}
+	f.BuildID = pm.buildID
+	vaddr := addr + pm.bias
+	if s, ok := pm.table.Lookup(vaddr); ok {
+		f.Func = s.Name
+		f.Offset = vaddr - s.Addr
+	} else {
+		f.Offset = vaddr
+	}
+	return f
+}
