@@ -24,6 +24,12 @@ type SampleOptions struct {
 	// the losses that no PERF_RECORD_LOST reports (those of a task that
 	// ends with its ring full).
 	LostCount bool
+	// Mappings has the first event (the group's leader, whose ring the
+	// others write into) record its task's executable mappings and
+	// execs: PERF_RECORD_MMAP2 for each mmap of an executable file and
+	// PERF_RECORD_COMM (with MiscCommExec at an execve), what a
+	// symbolizer needs to follow a process's address space.
+	Mappings bool
 }
 
 // MaxWatermark is the highest watermark, in percent of the ring. A ring
@@ -82,6 +88,9 @@ func Sampling(specs []Spec, opt SampleOptions) ([]Spec, error) {
 		} else {
 			a.Bits |= unix.PerfBitWatermark
 			a.Wakeup = uint32(max(opt.RingPages*os.Getpagesize()*opt.Watermark/100, 8))
+		}
+		if opt.Mappings && i == 0 {
+			a.Bits |= unix.PerfBitMmap | unix.PerfBitMmap2 | unix.PerfBitComm | unix.PerfBitCommExec
 		}
 		out[i] = s
 	}

@@ -405,6 +405,19 @@ type SampleSink interface {
 	Lost(t pidtree.Task, n uint64)
 }
 
+// SideBandSink is a SampleSink that also follows the address spaces of
+// the tasks (perfevent.SampleOptions.Mappings). Its methods run on the
+// ring owner's goroutine, in each ring's order with the samples; the
+// records are valid until they return.
+type SideBandSink interface {
+	SampleSink
+	// Mmap says that task t's process mapped m (an executable mapping).
+	Mmap(t pidtree.Task, m *perfevent.Mmap2Record)
+	// Exec says that task t's process executed a new program, comm: its
+	// mappings are gone.
+	Exec(t pidtree.Task, comm []byte)
+}
+
 // Sample is one sample of a followed task.
 type Sample struct {
 	Task   pidtree.Task // the task's identity, as the tracer knows it
@@ -509,6 +522,17 @@ func (s *Set) handleRecord(cookie any, raw []byte) {
 			return
 		}
 		s.sample(d, task, comm, &sm.rec.Sample)
+	case unix.PERF_RECORD_MMAP2, unix.PERF_RECORD_COMM:
+		if sb, ok := sm.opt.Sink.(SideBandSink); ok {
+			d.mu.Lock()
+			t := d.task
+			d.mu.Unlock()
+			if sm.rec.Type == unix.PERF_RECORD_MMAP2 {
+				sb.Mmap(t, &sm.rec.Mmap2)
+			} else if sm.rec.Misc&perfevent.MiscCommExec != 0 {
+				sb.Exec(t, sm.rec.Comm.Name)
+			}
+		}
 	case unix.PERF_RECORD_LOST, unix.PERF_RECORD_LOST_SAMPLES:
 		d.lostSeen += sm.rec.Lost.Count
 		if sm.opt.Sink != nil {

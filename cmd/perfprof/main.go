@@ -53,16 +53,19 @@ type config struct {
 	ringPages    int
 	watermark    int
 	order        bool // samples of all tasks merged in time order
-	perThread    bool
-	byComm       bool
-	foldAfter    int // ended rows kept before they are folded
-	output       string
-	json         bool
-	verbose      bool
-	version      bool     // --version: print it and exit
-	cpuProfile   string   // write a pprof CPU profile of perfprof itself here
-	argv         []string // workload
-	path         string   // the workload, resolved in $PATH
+	// Profiles instead of sample lines: files to write, and the top.
+	pprofFile, foldedFile string
+	top                   bool
+	perThread             bool
+	byComm                bool
+	foldAfter             int // ended rows kept before they are folded
+	output                string
+	json                  bool
+	verbose               bool
+	version               bool     // --version: print it and exit
+	cpuProfile            string   // write a pprof CPU profile of perfprof itself here
+	argv                  []string // workload
+	path                  string   // the workload, resolved in $PATH
 }
 
 // defaultKillAfter is how long a workload has to exit after a stop
@@ -74,6 +77,9 @@ const maxInterval = 365 * 24 * 3600 * 1000
 
 // sampling reports whether the run samples (-F or -c) rather than counts.
 func (c *config) sampling() bool { return c.freq > 0 || c.period > 0 }
+
+// profiles reports whether samples go into profiles rather than lines.
+func (c *config) profiles() bool { return c.pprofFile != "" || c.foldedFile != "" || c.top }
 
 // ringOrder is the order (log2) of the rings' data pages.
 func (c *config) ringOrder() int {
@@ -124,6 +130,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVarP(&c.ringPages, "mmap-pages", "m", 0, "data pages of each task's ring, a power of two (default 2, 4 with -g)")
 	fs.IntVar(&c.watermark, "watermark", 0, "wake when a ring is `PCT` percent full, not at every sample")
 	fs.BoolVar(&c.order, "order", false, "write the samples of all tasks in time order (held 10 ms or more)")
+	fs.StringVar(&c.pprofFile, "pprof", "", "write a symbolized pprof profile of every process to `FILE` (go tool pprof FILE), instead of sample lines")
+	fs.StringVar(&c.foldedFile, "folded", "", "write the stacks of every process folded to `FILE` (flamegraph.pl, speedscope), instead of sample lines")
+	fs.BoolVar(&c.top, "top", false, "print the hottest functions of each process at the end, instead of sample lines")
 	fs.BoolVar(&c.perThread, "per-thread", false, "report per thread instead of per process")
 	fs.BoolVar(&c.byComm, "by-comm", false, "report per command name, with the number of processes")
 	fs.IntVar(&c.foldAfter, "fold-after", report.DefaultKeep, "keep `N` ended processes as rows of their own; fold the older ones by command name")
@@ -200,6 +209,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("--watermark %d: a percentage of the ring, 1 to %d", c.watermark, perfevent.MaxWatermark)
 	case !c.sampling() && (c.callGraph || c.ringPages > 0 || c.watermark > 0 || c.order):
 		return nil, usagef("-g, -m, --watermark and --order are for sampling: give -F HZ or -c N")
+	case !c.sampling() && c.profiles():
+		return nil, usagef("--pprof, --folded and --top profile samples: give -F HZ or -c N (and -g for call stacks)")
 	case c.sampling() && c.noFollow:
 		return nil, usagef("sampling needs following (a ring per task): drop --no-follow")
 	}

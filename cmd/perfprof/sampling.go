@@ -9,6 +9,7 @@ import (
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/profiles"
 )
 
 // sampler writes the samples of a run, as the ring owner hands them over
@@ -24,6 +25,8 @@ type sampler struct {
 	limit  int64  // -N: stop after this many samples (0: no limit)
 	onStop func() // called once, at the limit
 	warn   func(format string, args ...any)
+	// profiles, if not nil, takes the samples instead of lines.
+	profiles *profiles.Builder
 
 	samples atomic.Int64 // written
 	beyond  atomic.Int64 // read after the limit, not written
@@ -42,12 +45,19 @@ type sampler struct {
 // them over.
 const flushAt = 64 << 10
 
-var _ profdev.SampleSink = (*sampler)(nil)
+var _ profdev.SideBandSink = (*sampler)(nil)
 
 // Sample writes one sample. Ring owner goroutine.
 func (sp *sampler) Sample(s *profdev.Sample) {
 	if sp.limit > 0 && sp.samples.Load() >= sp.limit {
 		sp.beyond.Add(1)
+		return
+	}
+	if sp.profiles != nil {
+		sp.profiles.Sample(s)
+		if n := sp.samples.Add(1); sp.limit > 0 && n >= sp.limit {
+			sp.stopOnce.Do(sp.onStop)
+		}
 		return
 	}
 	if sp.buf == nil {
@@ -73,6 +83,20 @@ func (sp *sampler) Flush() {
 	if len(sp.buf) > 0 {
 		sp.out.line(sp.buf, true)
 		sp.buf = nil
+	}
+}
+
+// Mmap hands a mapping record to the profiles. Ring owner goroutine.
+func (sp *sampler) Mmap(t pidtree.Task, m *perfevent.Mmap2Record) {
+	if sp.profiles != nil {
+		sp.profiles.Mmap(t, m)
+	}
+}
+
+// Exec hands an exec record to the profiles. Ring owner goroutine.
+func (sp *sampler) Exec(t pidtree.Task, comm []byte) {
+	if sp.profiles != nil {
+		sp.profiles.Exec(t, comm)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/profiles"
 	"github.com/perfprof/perfprof/report"
 	"golang.org/x/sys/unix"
 )
@@ -30,10 +31,11 @@ type session struct {
 	out   *output
 	sigc  chan os.Signal // stop signals, caught from the start
 
-	sampler *sampler      // nil when counting
-	limitc  chan struct{} // closed when -N samples were written
-	start   time.Time
-	left    int // tasks the tracer still held at its end (zombies left to the kernel)
+	sampler  *sampler          // nil when counting
+	profiles *profiles.Builder // nil without --pprof, --folded, --top
+	limitc   chan struct{}     // closed when -N samples were written
+	start    time.Time
+	left     int // tasks the tracer still held at its end (zombies left to the kernel)
 }
 
 func (s *session) errorf(format string, args ...any) {
@@ -155,11 +157,20 @@ func (s *session) run() int {
 		s.names = append(s.names, sp.Name)
 	}
 	s.model = report.NewModel(report.Options{Events: s.names, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
-	s.set = profdev.NewSet(specs, s.model)
+	var sink profdev.Sink = s.model
+	if c.profiles() {
+		events := make([]profiles.Event, len(s.names))
+		for i, n := range s.names {
+			events[i] = profiles.EventOf(n)
+		}
+		s.profiles = profiles.NewBuilder(events)
+		sink = profileSink{s.model, s.profiles}
+	}
+	s.set = profdev.NewSet(specs, sink)
 	s.set.CommOf = follow.Comm
 	if c.sampling() {
 		s.sampler = &sampler{out: s.out, names: s.names, fields: fields, json: c.json, wall: perfevent.MonotonicToWall(),
-			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf}
+			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf, profiles: s.profiles}
 		s.limitc = make(chan struct{})
 		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order}); err != nil {
 			s.fail(err)
@@ -195,7 +206,7 @@ func writeReason(err error) string {
 func (s *session) samplingSpecs(specs []perfevent.Spec) ([]perfevent.Spec, []*perfevent.FieldDecoder, error) {
 	c := s.cfg
 	opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
-		Watermark: c.watermark, RingPages: 1 << c.ringOrder(), LostCount: true}
+		Watermark: c.watermark, RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
 	sampled, err := perfevent.Sampling(specs, opt)
 	if err != nil {
 		return nil, nil, err
@@ -469,6 +480,9 @@ func (s *session) report(final bool) {
 // finish prints the final report and the summary, and returns code.
 func (s *session) finish(tasks, forks, code int) int {
 	s.set.Close()
+	if s.profiles != nil && !s.writeProfiles() {
+		code = exitFailure
+	}
 	s.report(true)
 	failures, ferr := s.set.Failures()
 	elapsed := time.Since(s.start)
@@ -543,3 +557,50 @@ func bytesString(n int64) string {
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
+
+// profileSink hands the set's devices to the report model and to the
+// profile builder, which learns of each process as its first task is
+// armed.
+type profileSink struct {
+	*report.Model
+	b *profiles.Builder
+}
+
+func (ps profileSink) Started(id uint64, t pidtree.Task, comm string) {
+	ps.b.Start(t, comm)
+	ps.Model.Started(id, t, comm)
+}
+
+// writeProfiles writes --pprof, --folded and --top, and says whether all
+// could be written.
+func (s *session) writeProfiles() bool {
+	c, ok := s.cfg, true
+	procs := s.profiles.Processes()
+	write := func(path string, fn func(io.Writer) error) {
+		if path == "" {
+			return
+		}
+		f, err := os.Create(path)
+		if err == nil {
+			err = fn(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			s.errorf("write profile: %v", err)
+			ok = false
+		}
+	}
+	write(c.pprofFile, func(w io.Writer) error {
+		return profiles.WritePprof(w, s.profiles.Events(), procs, s.start, time.Since(s.start))
+	})
+	write(c.foldedFile, func(w io.Writer) error { return profiles.WriteFolded(w, procs) })
+	if c.top {
+		s.out.table(func(w io.Writer) { profiles.WriteTop(w, procs, topN) })
+	}
+	return ok
+}
+
+// topN is how many functions --top shows for each process.
+const topN = 10

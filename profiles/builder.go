@@ -1,0 +1,174 @@
+package profiles
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/symbol"
+)
+
+// Event names one sampled event, in the order of the samples' Event index.
+type Event struct {
+	Name string
+	// Unit of its period: "nanoseconds" for the clocks (cpu-clock,
+	// task-clock), "count" for the others.
+	Unit string
+}
+
+// EventOf describes the event called name: the clocks' periods are
+// nanoseconds of CPU.
+func EventOf(name string) Event {
+	switch name {
+	case "cpu-clock", "task-clock":
+		return Event{Name: "cpu", Unit: "nanoseconds"}
+	}
+	return Event{Name: name, Unit: "count"}
+}
+
+// Builder aggregates samples into per-process profiles. It is safe for
+// concurrent use.
+type Builder struct {
+	events []Event
+	cache  *symbol.Cache
+	start  time.Time
+
+	mu    sync.Mutex
+	procs map[uint64]*Process // by pidtree.Task.Proc
+	order []*Process          // in the order they were started
+	key   []byte              // scratch: a stack's key
+}
+
+// Process is the profile of one process instance.
+type Process struct {
+	PID  int
+	Comm string // its command name, as of its last exec
+	sym  *symbol.Process
+
+	// Stacks by tid and instruction pointers.
+	Stacks map[string]*Stack
+	// Samples is the number of samples, Values their periods summed by
+	// event.
+	Samples int64
+	Values  []int64
+}
+
+// Stack is one distinct call stack of a thread, symbolized.
+type Stack struct {
+	TID    int
+	Frames []symbol.Frame // innermost first
+	Count  int64          // samples
+	Values []int64        // periods summed, by event
+}
+
+// NewBuilder returns a Builder for samples of events, with its own symbol
+// cache.
+func NewBuilder(events []Event) *Builder {
+	return &Builder{events: events, cache: symbol.NewCache(), start: time.Now(), procs: map[uint64]*Process{}}
+}
+
+// Events returns the events the Builder was made for.
+func (b *Builder) Events() []Event { return b.events }
+
+// Start records task t, just armed (comm is its command name). The first
+// task of a process makes its Process, with the mappings of its
+// /proc/PID/maps: call it while the task is held.
+func (b *Builder) Start(t pidtree.Task, comm string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.procs[t.Proc]; ok {
+		return
+	}
+	p := &Process{PID: t.TGID, Comm: comm, sym: symbol.NewProcess(t.TGID, b.cache),
+		Stacks: map[string]*Stack{}, Values: make([]int64, len(b.events))}
+	// Its own: a created process is held before its first instruction,
+	// with its creator's mappings; the records of its creator's ring may
+	// not be read yet. A process gone already has nothing to sample.
+	p.sym.LoadMaps()
+	b.procs[t.Proc] = p
+	b.order = append(b.order, p)
+}
+
+// process returns t's Process, making it (from /proc) if Start did not.
+// Precondition: b.mu held.
+func (b *Builder) process(t pidtree.Task, comm string) *Process {
+	p, ok := b.procs[t.Proc]
+	if !ok {
+		b.mu.Unlock()
+		b.Start(t, comm)
+		b.mu.Lock()
+		p = b.procs[t.Proc]
+	}
+	return p
+}
+
+// Sample adds a sample.
+func (b *Builder) Sample(s *profdev.Sample) {
+	r := s.Record
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p := b.process(s.Task, s.Comm)
+	key := binary.LittleEndian.AppendUint32(b.key[:0], uint32(r.TID))
+	n := 0
+	if len(r.Callchain) > 0 {
+		for _, ip := range r.Callchain {
+			if _, ok := perfevent.CallchainMarker(ip); !ok {
+				key = binary.LittleEndian.AppendUint64(key, ip)
+				n++
+			}
+		}
+	} else {
+		key = binary.LittleEndian.AppendUint64(key, r.IP)
+		n = 1
+	}
+	b.key = key
+	st, ok := p.Stacks[string(key)]
+	if !ok {
+		st = &Stack{TID: r.TID, Frames: make([]symbol.Frame, 0, n), Values: make([]int64, len(b.events))}
+		for i := 4; i < len(key); i += 8 {
+			st.Frames = append(st.Frames, p.sym.Symbolize(binary.LittleEndian.Uint64(key[i:])))
+		}
+		p.Stacks[string(key)] = st
+	}
+	st.Count++
+	p.Samples++
+	if s.Event < len(b.events) {
+		st.Values[s.Event] += int64(r.Period)
+		p.Values[s.Event] += int64(r.Period)
+	}
+}
+
+// Mmap records an executable mapping of t's process.
+func (b *Builder) Mmap(t pidtree.Task, m *perfevent.Mmap2Record) {
+	b.mu.Lock()
+	p := b.process(t, "")
+	b.mu.Unlock()
+	p.sym.Map(symbol.MmapEvent{Addr: m.Addr, Len: m.Len, Pgoff: m.PgOff, Maj: m.Maj, Min: m.Min, Ino: m.Ino,
+		BuildID: append([]byte(nil), m.BuildID...), Prot: m.Prot, Flags: m.Flags, Filename: string(m.Filename)})
+}
+
+// Exec records that t's process executed comm: its mappings are gone.
+func (b *Builder) Exec(t pidtree.Task, comm []byte) {
+	b.mu.Lock()
+	p := b.process(t, string(comm))
+	p.Comm = string(comm)
+	b.mu.Unlock()
+	p.sym.Reset()
+}
+
+// Processes returns the processes that have samples, in the order they
+// started. Do not use it while samples are added.
+func (b *Builder) Processes() []*Process {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ps []*Process
+	for _, p := range b.order {
+		if p.Samples > 0 {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}

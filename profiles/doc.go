@@ -1,0 +1,16 @@
+// Package profiles turns the samples of a followed process tree into
+// symbolized profiles, one per process: it owns the per-process
+// aggregation of call stacks and the profile formats (pprof, folded
+// stacks, the text "top").
+//
+// A Builder learns of each process as the tracer arms its first task
+// (Start), and reads its mappings from /proc/PID/maps then: a created
+// process is held before its first instruction, with its creator's. It then takes
+// the samples and the mapping records of each task's ring (Sample, Mmap,
+// Exec: the ring owner's side of profdev.SideBandSink), in each ring's
+// order. A stack is symbolized (package symbol) the first time its
+// process shows it, while the process lives, so that a child that lives
+// 20 ms keeps its symbols; after that, a sample of it costs a map lookup.
+//
+// WritePprof, WriteFolded and WriteTop write what a Builder holds.
+package profiles
