@@ -32,6 +32,8 @@ Examples:
   perfprof -e task-clock,cs -- make -j2        run a command, followed from its start
   perfprof -i 1000 -p 1234,5678                report every second
   perfprof --json -- ./server                  one JSON object per line
+  perfprof -N 10 -c 1 -e page-faults -- ./w    the first 10 sampled page faults, then stop
+  perfprof -F 99 -g --pprof out.pb.gz -p 1234  a symbolized profile of every process (go tool pprof)
 
 Options:
 `
