@@ -56,8 +56,14 @@ func touch(n int) error {
 func switchOut() { time.Sleep(time.Millisecond); time.Sleep(time.Millisecond) }
 
 // spin burns CPU on the calling thread for about d.
+// spin burns d of the calling thread's CPU time (not of wall time: on a
+// loaded machine the thread may wait for a CPU meanwhile). The callers
+// count their own thread: they are locked to it.
 func spin(d time.Duration) {
-	for end := time.Now().Add(d); time.Now().Before(end); {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	for end := ts.Nano() + d.Nanoseconds(); ts.Nano() < end; {
+		unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
 	}
 }
 
@@ -477,6 +483,8 @@ func TestPin(t *testing.T) {
 		t.Errorf("Pin opened %d fds, want %d", n, len(specs))
 	}
 	// Groups still open and count while pinned.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	g, err := OpenGroup(specs, 0, OpenOptions{})
 	if err != nil {
 		t.Fatal(err)
