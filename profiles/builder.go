@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"encoding/binary"
+	"io"
 	"sync"
 	"time"
 
@@ -160,10 +161,24 @@ func (b *Builder) Exec(t pidtree.Task, comm []byte) {
 }
 
 // Processes returns the processes that have samples, in the order they
-// started. Do not use it while samples are added.
+// started. Do not use it while samples are added (WriteTop may be).
 func (b *Builder) Processes() []*Process {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	return b.withSamples()
+}
+
+// WriteTop writes the top (see the function WriteTop) of the samples so
+// far; samples may be added meanwhile.
+func (b *Builder) WriteTop(w io.Writer, n int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return WriteTop(w, b.withSamples(), n)
+}
+
+// withSamples returns the processes that have samples. Precondition:
+// b.mu held.
+func (b *Builder) withSamples() []*Process {
 	var ps []*Process
 	for _, p := range b.order {
 		if p.Samples > 0 {

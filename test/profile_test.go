@@ -191,17 +191,23 @@ func TestProfileFolded(t *testing.T) {
 	}
 }
 
-// TestProfileTop: --top prints each process's hottest functions.
+// TestProfileTop: --top prints each process's hottest functions, at the
+// end and at every -i.
 func TestProfileTop(t *testing.T) {
 	requires(t)
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "report.txt")
-	_, alpha, _ := hotProfile(t, 200, false, "--top", "-o", out)
+	_, alpha, _ := hotProfile(t, 400, false, "--top", "-i", "150", "-o", out)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(b), " hotfuncs "+strconv.Itoa(alpha)+":")
+	head := " hotfuncs " + strconv.Itoa(alpha) + ":"
+	if n := strings.Count(string(b), head); n < 2 {
+		t.Errorf("process %d: %d tops, want one at each -i report and one at the end:\n%s", alpha, n, b)
+	}
+	i := strings.LastIndex(string(b), head)
+	_, after, ok := strings.Cut(string(b)[max(i, 0):], head)
 	if !ok {
 		t.Fatalf("no top for process %d:\n%s", alpha, b)
 	}

@@ -474,6 +474,9 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 
 // report writes a report: an interval one, or the final one.
 func (s *session) report(final bool) {
+	if !final && s.cfg.top {
+		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
+	}
 	writeReport(s.out, s.names, s.model.Report(s.set.Read, final), time.Since(s.start))
 }
 
@@ -597,7 +600,7 @@ func (s *session) writeProfiles() bool {
 	})
 	write(c.foldedFile, func(w io.Writer) error { return profiles.WriteFolded(w, procs) })
 	if c.top {
-		s.out.table(func(w io.Writer) { profiles.WriteTop(w, procs, topN) })
+		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	return ok
 }
