@@ -3,6 +3,7 @@ package profiles
 import (
 	"encoding/binary"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,10 +38,14 @@ type Builder struct {
 	cache  *symbol.Cache
 	start  time.Time
 
-	mu    sync.Mutex
-	procs map[uint64]*Process // by pidtree.Task.Proc
-	order []*Process          // in the order they were started
-	key   []byte              // scratch: a stack's key
+	mu     sync.Mutex
+	procs  map[uint64]*Process // by pidtree.Task.Proc
+	order  []*Process          // in the order they were started
+	key    []byte              // scratch: a stack's key
+	frames []symbol.Frame      // scratch: a new stack's frames
+	// Symbolized stacks, shared by every process that shows them (the
+	// processes of one program, forked, show the same): by their frames.
+	shared map[string][]symbol.Frame
 }
 
 // Process is the profile of one process instance.
@@ -48,6 +53,7 @@ type Process struct {
 	PID  int
 	Comm string // its command name, as of its last exec
 	sym  *symbol.Process
+	live int // its tasks started and not ended; at 0, sym is let go
 
 	// Stacks by tid and instruction pointers.
 	Stacks map[string]*Stack
@@ -68,7 +74,8 @@ type Stack struct {
 // NewBuilder returns a Builder for samples of events, with its own symbol
 // cache.
 func NewBuilder(events []Event) *Builder {
-	return &Builder{events: events, cache: symbol.NewCache(), start: time.Now(), procs: map[uint64]*Process{}}
+	return &Builder{events: events, cache: symbol.NewCache(), start: time.Now(), procs: map[uint64]*Process{},
+		shared: map[string][]symbol.Frame{}}
 }
 
 // Events returns the events the Builder was made for.
@@ -80,8 +87,31 @@ func (b *Builder) Events() []Event { return b.events }
 func (b *Builder) Start(t pidtree.Task, comm string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, ok := b.procs[t.Proc]; ok {
+	b.proc(t, comm).live++
+}
+
+// End records that task t ended: when the last task of its process has,
+// its mappings are let go (its stacks were symbolized as they came).
+func (b *Builder) End(t pidtree.Task) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.procs[t.Proc]
+	if !ok {
 		return
+	}
+	if p.live--; p.live <= 0 {
+		p.sym = nil
+		if p.Samples == 0 {
+			delete(b.procs, t.Proc)
+		}
+	}
+}
+
+// proc returns t's Process, making it if it is the first task of its
+// process. Precondition: b.mu held.
+func (b *Builder) proc(t pidtree.Task, comm string) *Process {
+	if p, ok := b.procs[t.Proc]; ok {
+		return p
 	}
 	p := &Process{PID: t.TGID, Comm: comm, sym: symbol.NewProcess(t.TGID, b.cache),
 		Stacks: map[string]*Stack{}, Values: make([]int64, len(b.events))}
@@ -91,19 +121,16 @@ func (b *Builder) Start(t pidtree.Task, comm string) {
 	p.sym.LoadMaps()
 	b.procs[t.Proc] = p
 	b.order = append(b.order, p)
+	return p
 }
 
-// process returns t's Process, making it (from /proc) if Start did not.
-// Precondition: b.mu held.
-func (b *Builder) process(t pidtree.Task, comm string) *Process {
-	p, ok := b.procs[t.Proc]
-	if !ok {
-		b.mu.Unlock()
-		b.Start(t, comm)
-		b.mu.Lock()
-		p = b.procs[t.Proc]
+// symbols returns p's symbolizer: an empty one once p ended (its kernel
+// frames still resolve).
+func (b *Builder) symbols(p *Process) *symbol.Process {
+	if p.sym == nil {
+		p.sym = symbol.NewProcess(p.PID, b.cache)
 	}
-	return p
+	return p.sym
 }
 
 // Sample adds a sample.
@@ -111,27 +138,21 @@ func (b *Builder) Sample(s *profdev.Sample) {
 	r := s.Record
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	p := b.process(s.Task, s.Comm)
+	p := b.proc(s.Task, s.Comm)
 	key := binary.LittleEndian.AppendUint32(b.key[:0], uint32(r.TID))
-	n := 0
 	if len(r.Callchain) > 0 {
 		for _, ip := range r.Callchain {
 			if _, ok := perfevent.CallchainMarker(ip); !ok {
 				key = binary.LittleEndian.AppendUint64(key, ip)
-				n++
 			}
 		}
 	} else {
 		key = binary.LittleEndian.AppendUint64(key, r.IP)
-		n = 1
 	}
 	b.key = key
 	st, ok := p.Stacks[string(key)]
 	if !ok {
-		st = &Stack{TID: r.TID, Frames: make([]symbol.Frame, 0, n), Values: make([]int64, len(b.events))}
-		for i := 4; i < len(key); i += 8 {
-			st.Frames = append(st.Frames, p.sym.Symbolize(binary.LittleEndian.Uint64(key[i:])))
-		}
+		st = &Stack{TID: r.TID, Frames: b.symbolize(p, key[4:]), Values: make([]int64, len(b.events))}
 		p.Stacks[string(key)] = st
 	}
 	st.Count++
@@ -142,22 +163,48 @@ func (b *Builder) Sample(s *profdev.Sample) {
 	}
 }
 
+// symbolize returns the frames of the instruction pointers ips (8 bytes
+// each) in p, shared with any stack that has the same. Precondition: b.mu
+// held.
+func (b *Builder) symbolize(p *Process, ips []byte) []symbol.Frame {
+	sym := b.symbols(p)
+	frames := b.frames[:0]
+	var id []byte
+	for i := 0; i < len(ips); i += 8 {
+		f := sym.Symbolize(binary.LittleEndian.Uint64(ips[i:]))
+		frames = append(frames, f)
+		id = binary.LittleEndian.AppendUint64(id, f.Addr)
+		id = append(id, f.Func...)
+		id = append(id, 0)
+		id = append(id, f.Path...)
+		id = append(id, 0)
+	}
+	b.frames = frames
+	if s, ok := b.shared[string(id)]; ok {
+		return s
+	}
+	s := slices.Clone(frames)
+	b.shared[string(id)] = s
+	return s
+}
+
 // Mmap records an executable mapping of t's process.
 func (b *Builder) Mmap(t pidtree.Task, m *perfevent.Mmap2Record) {
 	b.mu.Lock()
-	p := b.process(t, "")
+	sym := b.symbols(b.proc(t, ""))
 	b.mu.Unlock()
-	p.sym.Map(symbol.MmapEvent{Addr: m.Addr, Len: m.Len, Pgoff: m.PgOff, Maj: m.Maj, Min: m.Min, Ino: m.Ino,
+	sym.Map(symbol.MmapEvent{Addr: m.Addr, Len: m.Len, Pgoff: m.PgOff, Maj: m.Maj, Min: m.Min, Ino: m.Ino,
 		BuildID: append([]byte(nil), m.BuildID...), Prot: m.Prot, Flags: m.Flags, Filename: string(m.Filename)})
 }
 
 // Exec records that t's process executed comm: its mappings are gone.
 func (b *Builder) Exec(t pidtree.Task, comm []byte) {
 	b.mu.Lock()
-	p := b.process(t, string(comm))
+	p := b.proc(t, string(comm))
 	p.Comm = string(comm)
+	sym := b.symbols(p)
 	b.mu.Unlock()
-	p.sym.Reset()
+	sym.Reset()
 }
 
 // Processes returns the processes that have samples, in the order they

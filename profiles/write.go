@@ -2,8 +2,8 @@ package profiles
 
 import (
 	"bufio"
-	"compress/gzip"
 	"cmp"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"slices"

@@ -2,12 +2,13 @@ package symbol
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
-	"strings"
 )
 
 // maxKernelSym bounds how far past a kernel symbol's address an address
@@ -19,20 +20,24 @@ const maxKernelSym = 1 << 20
 // architectures perfprof runs on, the kernel owns the upper half.
 func IsKernel(addr uint64) bool { return addr>>63 != 0 }
 
-// ksym is one line of /proc/kallsyms.
+// ksym is a function of /proc/kallsyms: 16 bytes, its name in the
+// Kernel's names.
 type ksym struct {
-	addr   uint64
-	name   string
-	module string
-	text   bool
+	addr uint64
+	off  uint32 // of its name in Kernel.names
+	n    uint16 // its name's length
+	mod  uint16 // its module's index in Kernel.mods; 0: the core kernel
 }
 
-// Kernel holds the kernel's symbols from /proc/kallsyms, sorted by
-// address. It is immutable, so safe for concurrent use.
+// Kernel holds the kernel's functions from /proc/kallsyms, sorted by
+// address: about 2 MiB for 100,000 of them. It is immutable, so safe for
+// concurrent use.
 type Kernel struct {
 	syms       []ksym
+	names      []byte
+	mods       []string // mods[0] is ""
+	modBase    []uint64 // by module: its lowest address
 	restricted bool
-	modBase    map[string]uint64
 }
 
 // ReadKallsyms reads /proc/kallsyms. Without the privilege to see the
@@ -52,26 +57,30 @@ func ReadKallsyms() (*Kernel, error) {
 }
 
 // ParseKallsyms parses the text of /proc/kallsyms: "ADDR TYPE NAME" with
-// an optional "\t[MODULE]". Absolute symbols and those below the kernel
-// half (per-CPU offsets) are dropped.
+// an optional "\t[MODULE]". Only functions are kept (types t, T, w and W:
+// an instruction pointer is in one); absolute symbols and those below the
+// kernel half (per-CPU offsets) are dropped.
 func ParseKallsyms(r io.Reader) (*Kernel, error) {
-	k := &Kernel{modBase: map[string]uint64{}}
-	modules := map[string]string{} // interned module names
+	// Sized for a distribution kernel (about 120,000 functions, 3 MB of
+	// names), so that growing them does not leave copies behind.
+	k := &Kernel{mods: []string{""}, modBase: []uint64{0},
+		syms: make([]ksym, 0, 1<<17), names: make([]byte, 0, 4<<20)}
+	modIndex := map[string]uint16{}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	lines, zero := 0, 0
 	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if line == "" {
+		line := sc.Bytes()
+		if len(line) == 0 {
 			continue
 		}
 		lines++
-		a, rest, ok1 := strings.Cut(line, " ")
-		typ, rest, ok2 := strings.Cut(rest, " ")
+		a, rest, ok1 := bytes.Cut(line, []byte(" "))
+		typ, rest, ok2 := bytes.Cut(rest, []byte(" "))
 		if !ok1 || !ok2 || len(typ) != 1 {
 			return nil, fmt.Errorf("line %d: bad symbol line %q", n, line)
 		}
-		addr, err := strconv.ParseUint(a, 16, 64)
+		addr, err := strconv.ParseUint(string(a), 16, 64)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: bad address in %q: %w", n, line, err)
 		}
@@ -79,23 +88,30 @@ func ParseKallsyms(r io.Reader) (*Kernel, error) {
 			zero++
 			continue
 		}
-		if typ == "a" || typ == "A" || !IsKernel(addr) {
+		if t := typ[0] | 0x20; (t != 't' && t != 'w') || !IsKernel(addr) {
 			continue
 		}
-		name, mod, _ := strings.Cut(rest, "\t")
-		if mod != "" {
-			mod = strings.TrimSuffix(strings.TrimPrefix(mod, "["), "]")
-			if m, ok := modules[mod]; ok {
-				mod = m
-			} else {
-				modules[mod] = mod
+		name, mod, _ := bytes.Cut(rest, []byte("\t"))
+		if len(name) > 0xffff {
+			continue
+		}
+		var mi uint16
+		if len(mod) > 0 {
+			mod = bytes.TrimSuffix(bytes.TrimPrefix(mod, []byte("[")), []byte("]"))
+			i, ok := modIndex[string(mod)]
+			if !ok && len(k.mods) < 0xffff {
+				i = uint16(len(k.mods))
+				modIndex[string(mod)] = i
+				k.mods = append(k.mods, string(mod))
+				k.modBase = append(k.modBase, addr)
 			}
-			if b, ok := k.modBase[mod]; !ok || addr < b {
-				k.modBase[mod] = addr
+			mi = i
+			if addr < k.modBase[mi] {
+				k.modBase[mi] = addr
 			}
 		}
-		t := typ[0] | 0x20 // lower case
-		k.syms = append(k.syms, ksym{addr: addr, name: name, module: mod, text: t == 't' || t == 'w'})
+		k.syms = append(k.syms, ksym{addr: addr, off: uint32(len(k.names)), n: uint16(len(name)), mod: mi})
+		k.names = append(k.names, name...)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -103,15 +119,14 @@ func ParseKallsyms(r io.Reader) (*Kernel, error) {
 	if lines > 0 && zero == lines {
 		k.restricted = true
 	}
-	sort.SliceStable(k.syms, func(i, j int) bool {
-		a, b := &k.syms[i], &k.syms[j]
-		if a.addr != b.addr {
-			return a.addr < b.addr
-		}
-		return a.text && !b.text // a function over a data label at its address
-	})
+	sort.SliceStable(k.syms, func(i, j int) bool { return k.syms[i].addr < k.syms[j].addr })
+	k.syms = slices.Clip(k.syms)
+	k.names = slices.Clip(k.names)
 	return k, nil
 }
+
+// name returns the name of s.
+func (k *Kernel) name(s *ksym) string { return string(k.names[s.off : s.off+uint32(s.n)]) }
 
 // Restricted reports whether kallsyms hid every address (all zero): then
 // no kernel address resolves. kernel.kptr_restrict=0, or root with
@@ -121,41 +136,43 @@ func (k *Kernel) Restricted() bool { return k.restricted }
 // Len returns the number of symbols k holds.
 func (k *Kernel) Len() int { return len(k.syms) }
 
-// Addr returns the address of the first symbol named name (in the core
-// kernel or any module).
+// Addr returns the address of the first function named name (in the
+// core kernel or any module).
 func (k *Kernel) Addr(name string) (uint64, bool) {
 	for i := range k.syms {
-		if k.syms[i].name == name {
-			return k.syms[i].addr, true
+		s := &k.syms[i]
+		if int(s.n) == len(name) && string(k.names[s.off:s.off+uint32(s.n)]) == name {
+			return s.addr, true
 		}
 	}
 	return 0, false
 }
 
-// Lookup symbolizes the kernel address addr: the last symbol at or below
-// it, within maxKernelSym. An address in a module that no symbol covers
-// gives the module and the offset from its first symbol; one in nothing
-// known, or any address when Restricted, gives a Frame with no Func.
+// Lookup symbolizes the kernel address addr: the last function at or
+// below it, within maxKernelSym. An address in a module that no function
+// covers gives the module and the offset from its first symbol; one in
+// nothing known, or any address when Restricted, gives a Frame with no
+// Func.
 func (k *Kernel) Lookup(addr uint64) Frame {
 	f := Frame{Addr: addr, Path: KernelPath, Kernel: true}
 	i := sort.Search(len(k.syms), func(i int) bool { return k.syms[i].addr > addr })
 	if i == 0 {
 		return f
 	}
-	// Among symbols at the same address, the sort put a function first.
+	// Among functions at one address (aliases), the first listed.
 	j := i - 1
 	for j > 0 && k.syms[j-1].addr == k.syms[i-1].addr {
 		j--
 	}
 	s := &k.syms[j]
-	f.Module = s.module
+	f.Module = k.mods[s.mod]
 	if addr-s.addr < maxKernelSym {
-		f.Func = s.name
+		f.Func = k.name(s)
 		f.Offset = addr - s.addr
 		return f
 	}
-	if s.module != "" {
-		f.Offset = addr - k.modBase[s.module]
+	if s.mod != 0 {
+		f.Offset = addr - k.modBase[s.mod]
 	}
 	return f
 }

@@ -574,6 +574,11 @@ func (ps profileSink) Started(id uint64, t pidtree.Task, comm string) {
 	ps.Model.Started(id, t, comm)
 }
 
+func (ps profileSink) Ended(f profdev.Final) {
+	ps.Model.Ended(f)
+	ps.b.End(f.Task)
+}
+
 // writeProfiles writes --pprof, --folded and --top, and says whether all
 // could be written.
 func (s *session) writeProfiles() bool {
