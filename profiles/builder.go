@@ -3,7 +3,6 @@ package profiles
 import (
 	"encoding/binary"
 	"io"
-	"slices"
 	"sync"
 	"time"
 
@@ -38,14 +37,15 @@ type Builder struct {
 	cache  *symbol.Cache
 	start  time.Time
 
-	mu     sync.Mutex
-	procs  map[uint64]*Process // by pidtree.Task.Proc
-	order  []*Process          // in the order they were started
-	key    []byte              // scratch: a stack's key
-	frames []symbol.Frame      // scratch: a new stack's frames
+	mu    sync.Mutex
+	procs map[uint64]*Process // by pidtree.Task.Proc
+	order []*Process          // in the order they were started
+	key   []byte              // scratch: a stack's key
+
 	// Symbolized stacks, shared by every process that shows them (the
 	// processes of one program, forked, show the same): by their frames.
-	shared map[string][]symbol.Frame
+	sharedMu sync.Mutex
+	shared   map[string][]symbol.Frame
 }
 
 // Process is the profile of one process instance.
@@ -74,8 +74,12 @@ type Stack struct {
 // NewBuilder returns a Builder for samples of events, with its own symbol
 // cache.
 func NewBuilder(events []Event) *Builder {
-	return &Builder{events: events, cache: symbol.NewCache(), start: time.Now(), procs: map[uint64]*Process{},
+	b := &Builder{events: events, cache: symbol.NewCache(), start: time.Now(), procs: map[uint64]*Process{},
 		shared: map[string][]symbol.Frame{}}
+	// The kernel's symbols take 0.1 s to read: from now on, rather than
+	// at the first kernel frame.
+	go b.cache.Kernel()
+	return b
 }
 
 // Events returns the events the Builder was made for.
@@ -86,8 +90,22 @@ func (b *Builder) Events() []Event { return b.events }
 // /proc/PID/maps: call it while the task is held.
 func (b *Builder) Start(t pidtree.Task, comm string) {
 	b.mu.Lock()
+	p, ok := b.procs[t.Proc]
+	if ok {
+		p.live++
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	p = b.newProcess(t, comm) // reads /proc: not under the lock
+	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.proc(t, comm).live++
+	if q, ok := b.procs[t.Proc]; ok {
+		p = q
+	} else {
+		b.add(t, p)
+	}
+	p.live++
 }
 
 // End records that task t ended: when the last task of its process has,
@@ -108,20 +126,32 @@ func (b *Builder) End(t pidtree.Task) {
 }
 
 // proc returns t's Process, making it if it is the first task of its
-// process. Precondition: b.mu held.
+// process and Start did not. Precondition: b.mu held.
 func (b *Builder) proc(t pidtree.Task, comm string) *Process {
 	if p, ok := b.procs[t.Proc]; ok {
 		return p
 	}
+	p := b.newProcess(t, comm)
+	b.add(t, p)
+	return p
+}
+
+// newProcess returns a Process for t's process, with the mappings of its
+// /proc/PID/maps: a created process is held before its first
+// instruction, with its creator's mappings (the records of its creator's
+// ring may not be read yet). A process gone already has nothing to
+// sample.
+func (b *Builder) newProcess(t pidtree.Task, comm string) *Process {
 	p := &Process{PID: t.TGID, Comm: comm, sym: symbol.NewProcess(t.TGID, b.cache),
 		Stacks: map[string]*Stack{}, Values: make([]int64, len(b.events))}
-	// Its own: a created process is held before its first instruction,
-	// with its creator's mappings; the records of its creator's ring may
-	// not be read yet. A process gone already has nothing to sample.
 	p.sym.LoadMaps()
+	return p
+}
+
+// add makes p t's process. Precondition: b.mu held.
+func (b *Builder) add(t pidtree.Task, p *Process) {
 	b.procs[t.Proc] = p
 	b.order = append(b.order, p)
-	return p
 }
 
 // symbols returns p's symbolizer: an empty one once p ended (its kernel
@@ -133,11 +163,12 @@ func (b *Builder) symbols(p *Process) *symbol.Process {
 	return p.sym
 }
 
-// Sample adds a sample.
+// Sample adds a sample. A stack new to its process is symbolized without
+// the Builder's lock: loading a file's symbols (or the kernel's, 0.1 s)
+// must not hold up Start, that is, a new task held in its first stop.
 func (b *Builder) Sample(s *profdev.Sample) {
 	r := s.Record
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	p := b.proc(s.Task, s.Comm)
 	key := binary.LittleEndian.AppendUint32(b.key[:0], uint32(r.TID))
 	if len(r.Callchain) > 0 {
@@ -152,8 +183,14 @@ func (b *Builder) Sample(s *profdev.Sample) {
 	b.key = key
 	st, ok := p.Stacks[string(key)]
 	if !ok {
-		st = &Stack{TID: r.TID, Frames: b.symbolize(p, key[4:]), Values: make([]int64, len(b.events))}
-		p.Stacks[string(key)] = st
+		k, sym := string(key), b.symbols(p)
+		b.mu.Unlock()
+		frames := b.symbolize(sym, k[4:])
+		b.mu.Lock()
+		if st, ok = p.Stacks[k]; !ok {
+			st = &Stack{TID: r.TID, Frames: frames, Values: make([]int64, len(b.events))}
+			p.Stacks[k] = st
+		}
 	}
 	st.Count++
 	p.Samples++
@@ -161,17 +198,24 @@ func (b *Builder) Sample(s *profdev.Sample) {
 		st.Values[s.Event] += int64(r.Period)
 		p.Values[s.Event] += int64(r.Period)
 	}
+	b.mu.Unlock()
 }
 
 // symbolize returns the frames of the instruction pointers ips (8 bytes
-// each) in p, shared with any stack that has the same. Precondition: b.mu
-// held.
-func (b *Builder) symbolize(p *Process, ips []byte) []symbol.Frame {
-	sym := b.symbols(p)
-	frames := b.frames[:0]
+// each) in sym, shared with any stack that has the same.
+func (b *Builder) symbolize(sym *symbol.Process, ips string) []symbol.Frame {
+	frames := make([]symbol.Frame, 0, len(ips)/8)
 	var id []byte
-	for i := 0; i < len(ips); i += 8 {
-		f := sym.Symbolize(binary.LittleEndian.Uint64(ips[i:]))
+	for i := 0; i+8 <= len(ips); i += 8 {
+		addr := binary.LittleEndian.Uint64([]byte(ips[i : i+8]))
+		var f symbol.Frame
+		if symbol.IsKernel(addr) {
+			// Named when written (resolveKernel): the kernel's symbols
+			// do not go with the process, and reading them takes 0.1 s.
+			f = symbol.Frame{Addr: addr, Path: symbol.KernelPath, Kernel: true}
+		} else {
+			f = sym.Symbolize(addr)
+		}
 		frames = append(frames, f)
 		id = binary.LittleEndian.AppendUint64(id, f.Addr)
 		id = append(id, f.Func...)
@@ -179,13 +223,13 @@ func (b *Builder) symbolize(p *Process, ips []byte) []symbol.Frame {
 		id = append(id, f.Path...)
 		id = append(id, 0)
 	}
-	b.frames = frames
+	b.sharedMu.Lock()
+	defer b.sharedMu.Unlock()
 	if s, ok := b.shared[string(id)]; ok {
 		return s
 	}
-	s := slices.Clone(frames)
-	b.shared[string(id)] = s
-	return s
+	b.shared[string(id)] = frames
+	return frames
 }
 
 // Mmap records an executable mapping of t's process.
@@ -208,8 +252,10 @@ func (b *Builder) Exec(t pidtree.Task, comm []byte) {
 }
 
 // Processes returns the processes that have samples, in the order they
-// started. Do not use it while samples are added (WriteTop may be).
+// started, their kernel frames named. Do not use it while samples are
+// added (WriteTop may be).
 func (b *Builder) Processes() []*Process {
+	b.resolveKernel()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.withSamples()
@@ -218,9 +264,29 @@ func (b *Builder) Processes() []*Process {
 // WriteTop writes the top (see the function WriteTop) of the samples so
 // far; samples may be added meanwhile.
 func (b *Builder) WriteTop(w io.Writer, n int) error {
+	b.resolveKernel()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return WriteTop(w, b.withSamples(), n)
+}
+
+// resolveKernel names the kernel frames of the stacks so far. It waits
+// for the kernel's symbols, if they are still being read, before it
+// takes a lock.
+func (b *Builder) resolveKernel() {
+	k, err := b.cache.Kernel()
+	if err != nil || k.Restricted() {
+		return
+	}
+	b.sharedMu.Lock()
+	defer b.sharedMu.Unlock()
+	for _, frames := range b.shared {
+		for i := range frames {
+			if f := &frames[i]; f.Kernel && f.Func == "" && f.Module == "" {
+				*f = k.Lookup(f.Addr)
+			}
+		}
+	}
 }
 
 // withSamples returns the processes that have samples. Precondition:

@@ -211,7 +211,9 @@ func (o *output) table(write func(w io.Writer)) {
 	if o.items != nil {
 		var b bytes.Buffer
 		write(&b)
-		o.items <- outItem{raw: b.Bytes()}
+		if b.Len() > 0 { // an item with no bytes would be a record
+			o.items <- outItem{raw: b.Bytes()}
+		}
 		return
 	}
 	o.mu.Lock()
