@@ -35,13 +35,14 @@ func BenchmarkBuilderSample(b *testing.B) {
 // distinct 8-frame stacks over 10 processes, per stack.
 func BenchmarkWritePprof(b *testing.B) {
 	var ps []*Process
+	t := NewFrames()
 	for p := range 10 {
-		pr := &Process{PID: 100 + p, Comm: "app", Stacks: map[string]*Stack{}, Values: []int64{0}}
+		pr := &Process{PID: 100 + p, Comm: "app", Stacks: map[string]*Stack{}, Frames: t, Values: []int64{0}}
 		for i := range 100 {
 			st := &Stack{TID: 100 + p, Count: 1, Values: []int64{1e6}}
 			for f := range 8 {
 				addr := uint64(0x1000 + 16*(i*8+f))
-				st.Frames = append(st.Frames, symbol.Frame{Addr: addr, Func: "fn" + strconv.Itoa((i*8+f)%200), Path: "/usr/bin/app"})
+				st.Frames = append(st.Frames, t.ID(symbol.Frame{Addr: addr, Func: "fn" + strconv.Itoa((i*8+f)%200), Path: "/usr/bin/app"}))
 			}
 			pr.Stacks[strconv.Itoa(i)] = st
 			pr.Samples++

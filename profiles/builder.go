@@ -42,10 +42,47 @@ type Builder struct {
 	order []*Process          // in the order they were started
 	key   []byte              // scratch: a stack's key
 
-	// Symbolized stacks, shared by every process that shows them (the
-	// processes of one program, forked, show the same): by their frames.
-	sharedMu sync.Mutex
-	shared   map[string][]symbol.Frame
+	frames *Frames // every frame of every stack, once
+}
+
+// Frames holds every distinct frame once; stacks refer to them by index
+// (4 bytes a frame, where a symbol.Frame takes 96). It is safe for
+// concurrent use.
+type Frames struct {
+	mu    sync.Mutex
+	all   []symbol.Frame
+	index map[frameKey]int32
+}
+
+// frameKey tells frames apart: where, and what it resolved to.
+type frameKey struct {
+	addr     uint64
+	fn, path string
+	kernel   bool
+}
+
+// NewFrames returns an empty frame table.
+func NewFrames() *Frames { return &Frames{index: map[frameKey]int32{}} }
+
+// ID returns the index of f, adding it if it is new.
+func (t *Frames) ID(f symbol.Frame) int32 {
+	k := frameKey{addr: f.Addr, fn: f.Func, path: f.Path, kernel: f.Kernel}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if id, ok := t.index[k]; ok {
+		return id
+	}
+	id := int32(len(t.all))
+	t.all = append(t.all, f)
+	t.index[k] = id
+	return id
+}
+
+// Frame returns frame id.
+func (t *Frames) Frame(id int32) symbol.Frame {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.all[id]
 }
 
 // Process is the profile of one process instance.
@@ -55,8 +92,9 @@ type Process struct {
 	sym  *symbol.Process
 	live int // its tasks started and not ended; at 0, sym is let go
 
-	// Stacks by tid and instruction pointers.
+	// Stacks by tid and instruction pointers; their frames in Frames.
 	Stacks map[string]*Stack
+	Frames *Frames
 	// Samples is the number of samples, Values their periods summed by
 	// event.
 	Samples int64
@@ -66,16 +104,16 @@ type Process struct {
 // Stack is one distinct call stack of a thread, symbolized.
 type Stack struct {
 	TID    int
-	Frames []symbol.Frame // innermost first
-	Count  int64          // samples
-	Values []int64        // periods summed, by event
+	Frames []int32 // innermost first, in the Process's Frames
+	Count  int64   // samples
+	Values []int64 // periods summed, by event
 }
 
 // NewBuilder returns a Builder for samples of events, with its own symbol
 // cache.
 func NewBuilder(events []Event) *Builder {
 	b := &Builder{events: events, cache: symbol.NewCache(), start: time.Now(), procs: map[uint64]*Process{},
-		shared: map[string][]symbol.Frame{}}
+		frames: NewFrames()}
 	// The kernel's symbols take 0.1 s to read: from now on, rather than
 	// at the first kernel frame.
 	go b.cache.Kernel()
@@ -143,7 +181,7 @@ func (b *Builder) proc(t pidtree.Task, comm string) *Process {
 // sample.
 func (b *Builder) newProcess(t pidtree.Task, comm string) *Process {
 	p := &Process{PID: t.TGID, Comm: comm, sym: symbol.NewProcess(t.TGID, b.cache),
-		Stacks: map[string]*Stack{}, Values: make([]int64, len(b.events))}
+		Stacks: map[string]*Stack{}, Frames: b.frames, Values: make([]int64, len(b.events))}
 	p.sym.LoadMaps()
 	return p
 }
@@ -202,10 +240,9 @@ func (b *Builder) Sample(s *profdev.Sample) {
 }
 
 // symbolize returns the frames of the instruction pointers ips (8 bytes
-// each) in sym, shared with any stack that has the same.
-func (b *Builder) symbolize(sym *symbol.Process, ips string) []symbol.Frame {
-	frames := make([]symbol.Frame, 0, len(ips)/8)
-	var id []byte
+// each) in sym.
+func (b *Builder) symbolize(sym *symbol.Process, ips string) []int32 {
+	ids := make([]int32, 0, len(ips)/8)
 	for i := 0; i+8 <= len(ips); i += 8 {
 		addr := binary.LittleEndian.Uint64([]byte(ips[i : i+8]))
 		var f symbol.Frame
@@ -216,20 +253,9 @@ func (b *Builder) symbolize(sym *symbol.Process, ips string) []symbol.Frame {
 		} else {
 			f = sym.Symbolize(addr)
 		}
-		frames = append(frames, f)
-		id = binary.LittleEndian.AppendUint64(id, f.Addr)
-		id = append(id, f.Func...)
-		id = append(id, 0)
-		id = append(id, f.Path...)
-		id = append(id, 0)
+		ids = append(ids, b.frames.ID(f))
 	}
-	b.sharedMu.Lock()
-	defer b.sharedMu.Unlock()
-	if s, ok := b.shared[string(id)]; ok {
-		return s
-	}
-	b.shared[string(id)] = frames
-	return frames
+	return ids
 }
 
 // Mmap records an executable mapping of t's process.
@@ -278,13 +304,12 @@ func (b *Builder) resolveKernel() {
 	if err != nil || k.Restricted() {
 		return
 	}
-	b.sharedMu.Lock()
-	defer b.sharedMu.Unlock()
-	for _, frames := range b.shared {
-		for i := range frames {
-			if f := &frames[i]; f.Kernel && f.Func == "" && f.Module == "" {
-				*f = k.Lookup(f.Addr)
-			}
+	t := b.frames
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.all {
+		if f := &t.all[i]; f.Kernel && f.Func == "" && f.Module == "" {
+			*f = k.Lookup(f.Addr) // its index keeps its key: the address
 		}
 	}
 }

@@ -41,7 +41,7 @@ func WriteFolded(w io.Writer, ps []*Process) error {
 			var b strings.Builder
 			b.WriteString(root)
 			for i := len(st.Frames) - 1; i >= 0; i-- {
-				f := st.Frames[i]
+				f := p.Frames.Frame(st.Frames[i])
 				b.WriteByte(';')
 				b.WriteString(strings.ReplaceAll(name(f), ";", "_"))
 				if f.Kernel {
@@ -128,7 +128,8 @@ func WritePprof(w io.Writer, events []Event, ps []*Process, start time.Time, d t
 				Label:    map[string][]string{"comm": {p.Comm}},
 				NumLabel: map[string][]int64{"pid": {int64(p.PID)}, "tid": {int64(st.TID)}},
 			}
-			for _, f := range st.Frames {
+			for _, id := range st.Frames {
+				f := p.Frames.Frame(id)
 				l, ok := locs[f.Addr]
 				if !ok {
 					l = &profile.Location{ID: uint64(len(prof.Location) + 1), Address: f.Addr, Mapping: mapping(p, f),
@@ -206,10 +207,10 @@ func WriteTop(w io.Writer, ps []*Process, n int) error {
 			if len(st.Frames) == 0 {
 				continue
 			}
-			get(st.Frames[0]).self += st.Count
+			get(p.Frames.Frame(st.Frames[0])).self += st.Count
 			seen := map[*fn]bool{}
-			for _, f := range st.Frames {
-				if e := get(f); !seen[e] {
+			for _, id := range st.Frames {
+				if e := get(p.Frames.Frame(id)); !seen[e] {
 					seen[e] = true
 					e.total += st.Count
 				}

@@ -10,19 +10,29 @@ import (
 	"github.com/perfprof/perfprof/symbol"
 )
 
+// ids adds frames to t and returns their indexes.
+func ids(t *Frames, frames ...symbol.Frame) []int32 {
+	var ids []int32
+	for _, f := range frames {
+		ids = append(ids, t.ID(f))
+	}
+	return ids
+}
+
 // testProcs is two processes, one with a kernel frame under a user one.
 func testProcs() []*Process {
+	t := NewFrames()
 	user := func(fn string, addr uint64) symbol.Frame {
 		return symbol.Frame{Addr: addr, Func: fn, Path: "/usr/bin/app"}
 	}
 	kern := symbol.Frame{Addr: 0xffffffff81000010, Func: "schedule", Path: symbol.KernelPath, Kernel: true}
 	return []*Process{
-		{PID: 10, Comm: "app", Samples: 5, Values: []int64{5e6}, Stacks: map[string]*Stack{
-			"a": {TID: 10, Frames: []symbol.Frame{user("hot", 0x1010), user("main", 0x1100)}, Count: 4, Values: []int64{4e6}},
-			"b": {TID: 11, Frames: []symbol.Frame{kern, user("main", 0x1100)}, Count: 1, Values: []int64{1e6}},
+		{PID: 10, Comm: "app", Samples: 5, Values: []int64{5e6}, Frames: t, Stacks: map[string]*Stack{
+			"a": {TID: 10, Frames: ids(t, user("hot", 0x1010), user("main", 0x1100)), Count: 4, Values: []int64{4e6}},
+			"b": {TID: 11, Frames: ids(t, kern, user("main", 0x1100)), Count: 1, Values: []int64{1e6}},
 		}},
-		{PID: 20, Comm: "a;b", Samples: 2, Values: []int64{2e6}, Stacks: map[string]*Stack{
-			"c": {TID: 20, Frames: []symbol.Frame{{Addr: 0x2000}}, Count: 2, Values: []int64{2e6}},
+		{PID: 20, Comm: "a;b", Samples: 2, Values: []int64{2e6}, Frames: t, Stacks: map[string]*Stack{
+			"c": {TID: 20, Frames: ids(t, symbol.Frame{Addr: 0x2000}), Count: 2, Values: []int64{2e6}},
 		}},
 	}
 }
