@@ -216,3 +216,115 @@ func TestProfileTop(t *testing.T) {
 		t.Errorf("process %d: the first function is not hot_alpha:\n%s", alpha, after)
 	}
 }
+
+// userShares returns, for each pid, the share of its samples whose
+// innermost user frame is in each function, in percent: the profile
+// without the kernel frames above it.
+func userShares(t *testing.T, prof *profile.Profile) map[int64]map[string]float64 {
+	t.Helper()
+	counts := map[int64]map[string]float64{}
+	totals := map[int64]float64{}
+	for _, s := range prof.Sample {
+		pid := s.NumLabel["pid"][0]
+		for _, l := range s.Location {
+			if l.Mapping != nil && l.Mapping.File == "[kernel.kallsyms]" {
+				continue
+			}
+			if counts[pid] == nil {
+				counts[pid] = map[string]float64{}
+			}
+			counts[pid][l.Line[0].Function.Name] += float64(s.Value[0])
+			totals[pid] += float64(s.Value[0])
+			break
+		}
+	}
+	for pid, fns := range counts {
+		for fn := range fns {
+			fns[fn] *= 100 / totals[pid]
+		}
+	}
+	return counts
+}
+
+// perfUserShares runs perf record -g on hotfuncs and returns what
+// perf report gives as userShares does: for each pid, the share of its
+// user-space samples in each symbol.
+func perfUserShares(t *testing.T, ms int) map[int]map[string]float64 {
+	t.Helper()
+	perf := testenv.Tool(t, "perf")
+	data := filepath.Join(t.TempDir(), "perf.data")
+	if out, err := exec.Command(perf, "record", "-q", "-F", "999", "-g", "-e", "task-clock", "-o", data, "--",
+		workload("hotfuncs"), strconv.Itoa(ms)).CombinedOutput(); err != nil {
+		t.Fatalf("perf record: %v\n%s", err, out)
+	}
+	out, err := exec.Command(perf, "report", "-i", data, "--stdio", "--sort", "pid,sym", "--no-children", "-g", "none").Output()
+	if err != nil {
+		t.Fatalf("perf report: %v", err)
+	}
+	shares := map[int]map[string]float64{}
+	totals := map[int]float64{}
+	for _, l := range strings.Split(string(out), "\n") {
+		// "    39.63%    32706:hotfuncs  [.] hot_alpha"
+		f := strings.Fields(l)
+		if len(f) < 4 || !strings.HasSuffix(f[0], "%") || f[2] != "[.]" {
+			continue
+		}
+		pct, err1 := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+		pid, err2 := strconv.Atoi(strings.SplitN(f[1], ":", 2)[0])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if shares[pid] == nil {
+			shares[pid] = map[string]float64{}
+		}
+		shares[pid][f[3]] += pct
+		totals[pid] += pct
+	}
+	for pid, fns := range shares {
+		for fn := range fns {
+			fns[fn] *= 100 / totals[pid]
+		}
+	}
+	return shares
+}
+
+// TestProfileMatchesPerf: on the same workload, each process's share of
+// samples in its hot function agrees with perf record -g + perf report
+// within 3 percentage points, counted over user-space frames (the kernel
+// frames of preemption differ between the two tools' runs; see
+// docs/usage.md, Profiles).
+func TestProfileMatchesPerf(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	const ms = 300
+	want := perfUserShares(t, ms)
+	file := filepath.Join(t.TempDir(), "out.pb.gz")
+	parent, alpha, beta := hotProfile(t, ms, false, "--pprof", file)
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	prof, err := profile.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := userShares(t, prof)
+	for pid, fn := range map[int]string{alpha: "hot_alpha", beta: "hot_beta", parent: "hot_gamma"} {
+		var perfShare float64
+		found := false
+		for _, fns := range want { // perf's run has other pids: the one hot in fn
+			if s, ok := fns[fn]; ok && s > 50 {
+				perfShare, found = s, true
+			}
+		}
+		if !found {
+			t.Fatalf("perf report has no process mostly in %s: %v", fn, want)
+		}
+		ours := got[int64(pid)][fn]
+		t.Logf("%s: perfprof %.1f%%, perf %.1f%%", fn, ours, perfShare)
+		if d := ours - perfShare; d > 3 || d < -3 {
+			t.Errorf("%s: perfprof %.1f%% of process %d's user samples, perf %.1f%%: more than 3 points apart", fn, ours, pid, perfShare)
+		}
+	}
+}
