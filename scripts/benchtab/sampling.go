@@ -31,7 +31,10 @@ import (
 //     CPU per sample;
 //  3. idle: perfprof -F 999 -p on a sleeping process costs no CPU;
 //  4. 10,000 live sampled threads with one-page rings: every thread
-//     sampled, perfprof's peak RSS, the ring memory in the summary.
+//     sampled, perfprof's peak RSS, the ring memory in the summary;
+//  5. profiles (profiles.go): -g --pprof CPU per sample against perf
+//     record -g + perf report, and perfprof's RSS growth on a fork tree
+//     of 1,111 processes of one binary.
 
 // samplingConfig holds the flags of the sampling section.
 type samplingConfig struct {
@@ -88,6 +91,7 @@ type samplingResult struct {
 	drain  *drainResult
 	idle   *idleResult
 	live   *liveResult
+	prof   *profilesResult // the profiles part (profiles.go)
 }
 
 // runSampling runs the sampling section: the following cost in
@@ -105,14 +109,16 @@ func runSampling(cfg *config) *samplingResult {
 	progress("sampling: idle, perfprof -F %s -e %s -p on a sleeping process for %v", samplingFreq, events1, res.sizes.idle)
 	res.idle = idleRun(cfg, res.sizes.idle, "-F", samplingFreq, "-e", events1)
 	res.live = runLive(cfg, res.sizes)
+	res.prof = runProfiles(cfg)
 	return res
 }
 
-// prepareSampling builds the sampling workloads of scripts/ (faultpages
-// and holdfaults), the rule of `make workloads`.
+// prepareSampling builds the sampling workloads of scripts/ (faultpages,
+// holdfaults, and hotfuncs and forktree for the profiles part), the rule
+// of `make workloads`.
 func prepareSampling(cfg *config) error {
-	progress("building scripts/bin/faultpages and scripts/bin/holdfaults")
-	return runQuiet(cfg.root, "make", "-s", "-C", "scripts", "bin/faultpages", "bin/holdfaults")
+	progress("building scripts/bin/faultpages, holdfaults, hotfuncs and forktree")
+	return runQuiet(cfg.root, "make", "-s", "-C", "scripts", "bin/faultpages", "bin/holdfaults", "bin/hotfuncs", "bin/forktree")
 }
 
 func (c *config) script(name string) string { return filepath.Join(c.root, "scripts", "bin", name) }

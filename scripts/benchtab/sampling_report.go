@@ -15,6 +15,7 @@ func (r *report) sampling(res *samplingResult) {
 	r.samplingDrain(res.drain)
 	r.samplingIdle(res.idle)
 	r.samplingLive(res.live, res.sizes)
+	r.samplingProfiles(res.prof)
 }
 
 // samplingFollow prints the following cost with rings: sampling's added

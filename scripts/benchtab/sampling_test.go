@@ -99,3 +99,21 @@ func TestSamplingFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestParsePerfprofSummary(t *testing.T) {
+	rep := `
+     PID     PPID  COMM                     task-clock (ms)  STATUS
+   20049    20040  cpuwrap                             1.74  exit 0
+                   total                             240.12
+
+ 4 tasks followed, 3 forks, 0 counter failures, 0.342 s elapsed, perfprof used 0.114 s CPU
+ 237 samples, 2 lost, 0 tasks without a ring, 64 KiB of rings at most
+`
+	s, l, cpu, err := parsePerfprofSummary(strings.NewReader(rep))
+	if err != nil || s != 237 || l != 2 || cpu != 114 {
+		t.Errorf("parsePerfprofSummary = %d, %d, %v, %v; want 237, 2, 114, nil", s, l, cpu, err)
+	}
+	if _, _, _, err := parsePerfprofSummary(strings.NewReader("total 5\n")); err == nil {
+		t.Error("parsePerfprofSummary without a samples line: no error")
+	}
+}
