@@ -53,11 +53,25 @@ func NewCache() *Cache { return &Cache{entries: map[cacheKey]*entry{}} }
 // shared by many processes counts once.
 func (c *Cache) Loads() int64 { return c.loads.Load() }
 
-// Len returns the number of tables in the cache.
+// Len returns the number of tables in the cache (a table found by build
+// id and by inode counts once).
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.entries)
+	tables := map[*entry]bool{}
+	seen := map[*Table]bool{}
+	for _, e := range c.entries {
+		select {
+		case <-e.ready:
+			if e.t != nil && seen[e.t] {
+				continue
+			}
+			seen[e.t] = true
+		default:
+		}
+		tables[e] = true
+	}
+	return len(tables)
 }
 
 // Kernel returns the kernel's symbols, reading /proc/kallsyms on the first
@@ -117,6 +131,16 @@ func (c *Cache) Table(pid int, m *Mapping) (*Table, error) {
 	if m.Anonymous() {
 		return nil, fmt.Errorf("mapping %x-%x of pid %d: no file", m.Start, m.End, pid)
 	}
+	// A file this cache read for another process: found by its inode,
+	// without opening and parsing it again (a fork tree maps one binary
+	// a thousand times).
+	var inode cacheKey
+	if m.Inode != 0 {
+		inode = cacheKey{dev: uint64(m.Major)<<32 | uint64(m.Minor), ino: m.Inode}
+		if t := c.loaded(inode); t != nil {
+			return t, nil
+		}
+	}
 	f, ef, err := openMapped(pid, m)
 	if err != nil {
 		return nil, err
@@ -135,7 +159,21 @@ func (c *Cache) Table(pid int, m *Mapping) (*Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load symbols of %s: %w", f.Name(), err)
 	}
+	if m.Inode != 0 && key != inode {
+		c.alias(inode, t)
+	}
 	return t, nil
+}
+
+// alias makes key find t too (an inode, for a table keyed by build id).
+func (c *Cache) alias(key cacheKey, t *Table) {
+	e := &entry{ready: make(chan struct{}), t: t}
+	close(e.ready)
+	c.mu.Lock()
+	if _, ok := c.entries[key]; !ok {
+		c.entries[key] = e
+	}
+	c.mu.Unlock()
 }
 
 // openMapped opens the file behind m, as Table describes.

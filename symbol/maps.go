@@ -2,11 +2,13 @@ package symbol
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Protection bits of a mapping, as mmap(2)'s prot and PERF_RECORD_MMAP2's
@@ -173,4 +175,41 @@ func ParseMapsLine(line string) (Mapping, error) {
 	}
 	m.Path = path
 	return m, nil
+}
+
+// scanBufs recycles the line buffers of readExecMaps: a fork tree reads
+// the maps of every process it makes.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// readExecMaps is ReadMaps for the executable mappings alone: the others
+// are skipped before they cost an allocation.
+func readExecMaps(pid int) ([]Mapping, error) {
+	name := "/proc/" + strconv.Itoa(pid) + "/maps"
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read maps: %w", err)
+	}
+	defer f.Close()
+	buf := scanBufs.Get().(*[]byte)
+	defer scanBufs.Put(buf)
+	sc := bufio.NewScanner(f)
+	sc.Buffer(*buf, 1<<20)
+	var ms []Mapping
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Bytes()
+		// "start-end perms ...": the x of the permissions.
+		sp := bytes.IndexByte(line, ' ')
+		if sp < 0 || len(line) < sp+4 || line[sp+3] != 'x' {
+			continue
+		}
+		m, err := ParseMapsLine(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: line %d: %w", name, n, err)
+		}
+		ms = append(ms, m)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	return ms, nil
 }

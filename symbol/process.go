@@ -87,7 +87,7 @@ func (p *Process) PID() int { return p.pid }
 
 // LoadMaps replaces p's mappings with those of /proc/PID/maps.
 func (p *Process) LoadMaps() error {
-	ms, err := ReadMaps(p.pid)
+	ms, err := readExecMaps(p.pid)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -275,5 +276,26 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	if c.Loads() != 1 {
 		t.Errorf("%d loads, want 1", c.Loads())
+	}
+}
+
+// TestReadExecMaps: the executable mappings of ReadMaps, no other.
+func TestReadExecMaps(t *testing.T) {
+	all, err := ReadMaps(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Mapping
+	for _, m := range all {
+		if m.Exec() {
+			want = append(want, m)
+		}
+	}
+	got, err := readExecMaps(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want) == 0 || !reflect.DeepEqual(got, want) {
+		t.Errorf("readExecMaps:\n%v\nwant the executable ones of ReadMaps:\n%v", got, want)
 	}
 }
