@@ -432,11 +432,12 @@ type sampling struct {
 	owner  *ringOwner
 	format perfevent.RecordFormat
 	// Owner goroutine only:
-	rec    perfevent.Record
-	sample Sample
-	order  *reorder // with Order
-	late   atomic.Int64
-	early  atomic.Int64
+	rec      perfevent.Record
+	sample   Sample
+	order    *reorder     // with Order
+	sideBand SideBandSink // opt.Sink, if it is one
+	late     atomic.Int64
+	early    atomic.Int64
 
 	ringFailures atomic.Int64
 	firstRingErr atomic.Pointer[error]
@@ -471,6 +472,7 @@ func (s *Set) EnableSampling(opt SamplingOptions) error {
 	}
 	if opt.Sink != nil {
 		sm.owner.flush = opt.Sink.Flush
+		sm.sideBand, _ = opt.Sink.(SideBandSink)
 	}
 	s.sampling = sm
 	return nil
@@ -523,7 +525,7 @@ func (s *Set) handleRecord(cookie any, raw []byte) {
 		}
 		s.sample(d, task, comm, &sm.rec.Sample)
 	case unix.PERF_RECORD_MMAP2, unix.PERF_RECORD_COMM:
-		if sb, ok := sm.opt.Sink.(SideBandSink); ok {
+		if sb := sm.sideBand; sb != nil {
 			d.mu.Lock()
 			t := d.task
 			d.mu.Unlock()

@@ -63,32 +63,53 @@ func (m *Mapping) Anonymous() bool {
 func (m *Mapping) Contains(addr uint64) bool { return addr >= m.Start && addr < m.End }
 
 // ReadMaps reads and parses /proc/PID/maps.
-func ReadMaps(pid int) ([]Mapping, error) {
+func ReadMaps(pid int) ([]Mapping, error) { return readMaps(pid, false) }
+
+// scanBufs recycles the line buffers of readMaps: a fork tree reads the
+// maps of every process it makes.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// readMaps reads /proc/PID/maps; with execOnly, its executable mappings
+// alone, the others skipped before they cost an allocation.
+func readMaps(pid int, execOnly bool) ([]Mapping, error) {
 	name := "/proc/" + strconv.Itoa(pid) + "/maps"
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("read maps: %w", err)
 	}
 	defer f.Close()
-	ms, err := ParseMaps(f)
+	buf := scanBufs.Get().(*[]byte)
+	defer scanBufs.Put(buf)
+	ms, err := parseMaps(f, execOnly, *buf)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	return ms, nil
 }
 
-// ParseMaps parses the text of a /proc/PID/maps file, one Mapping per
-// line, in the file's order (by address).
-func ParseMaps(r io.Reader) ([]Mapping, error) {
-	var ms []Mapping
+// parseMaps parses the text of a maps file, scanning it with buf (nil: a
+// buffer of its own); with execOnly, the executable mappings alone, the
+// others skipped before they cost an allocation.
+func parseMaps(r io.Reader, execOnly bool, buf []byte) ([]Mapping, error) {
+	if buf == nil {
+		buf = make([]byte, 0, 4096)
+	}
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	sc.Buffer(buf, 1<<20)
+	var ms []Mapping
 	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if line == "" {
+		line := sc.Bytes()
+		if len(line) == 0 {
 			continue
 		}
-		m, err := ParseMapsLine(line)
+		if execOnly {
+			// "start-end perms ...": the x of the permissions.
+			sp := bytes.IndexByte(line, ' ')
+			if sp < 0 || len(line) < sp+4 || line[sp+3] != 'x' {
+				continue
+			}
+		}
+		m, err := ParseMapsLine(string(line))
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
@@ -99,6 +120,10 @@ func ParseMaps(r io.Reader) ([]Mapping, error) {
 	}
 	return ms, nil
 }
+
+// ParseMaps parses the text of a /proc/PID/maps file, one Mapping per
+// line, in the file's order (by address).
+func ParseMaps(r io.Reader) ([]Mapping, error) { return parseMaps(r, false, nil) }
 
 // ParseMapsLine parses one line of /proc/PID/maps:
 //
@@ -175,41 +200,4 @@ func ParseMapsLine(line string) (Mapping, error) {
 	}
 	m.Path = path
 	return m, nil
-}
-
-// scanBufs recycles the line buffers of readExecMaps: a fork tree reads
-// the maps of every process it makes.
-var scanBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
-
-// readExecMaps is ReadMaps for the executable mappings alone: the others
-// are skipped before they cost an allocation.
-func readExecMaps(pid int) ([]Mapping, error) {
-	name := "/proc/" + strconv.Itoa(pid) + "/maps"
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("read maps: %w", err)
-	}
-	defer f.Close()
-	buf := scanBufs.Get().(*[]byte)
-	defer scanBufs.Put(buf)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(*buf, 1<<20)
-	var ms []Mapping
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Bytes()
-		// "start-end perms ...": the x of the permissions.
-		sp := bytes.IndexByte(line, ' ')
-		if sp < 0 || len(line) < sp+4 || line[sp+3] != 'x' {
-			continue
-		}
-		m, err := ParseMapsLine(string(line))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: line %d: %w", name, n, err)
-		}
-		ms = append(ms, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", name, err)
-	}
-	return ms, nil
 }

@@ -87,7 +87,7 @@ func (p *Process) PID() int { return p.pid }
 
 // LoadMaps replaces p's mappings with those of /proc/PID/maps.
 func (p *Process) LoadMaps() error {
-	ms, err := readExecMaps(p.pid)
+	ms, err := readMaps(p.pid, true)
 	if err != nil {
 		return err
 	}

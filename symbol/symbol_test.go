@@ -279,7 +279,7 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
-// TestReadExecMaps: the executable mappings of ReadMaps, no other.
+// TestReadExecMaps: readMaps(pid, true) gives the executable mappings of ReadMaps, no other.
 func TestReadExecMaps(t *testing.T) {
 	all, err := ReadMaps(os.Getpid())
 	if err != nil {
@@ -291,11 +291,11 @@ func TestReadExecMaps(t *testing.T) {
 			want = append(want, m)
 		}
 	}
-	got, err := readExecMaps(os.Getpid())
+	got, err := readMaps(os.Getpid(), true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(want) == 0 || !reflect.DeepEqual(got, want) {
-		t.Errorf("readExecMaps:\n%v\nwant the executable ones of ReadMaps:\n%v", got, want)
+		t.Errorf("readMaps(pid, true):\n%v\nwant the executable ones of ReadMaps:\n%v", got, want)
 	}
 }
