@@ -94,6 +94,10 @@ type RecordFormat struct {
 	// SampleIDAll is attr.sample_id_all: every record but samples ends
 	// with a sample_id trailer (Record.SampleID).
 	SampleIDAll bool
+	// Period is the fixed sample period of an event that samples by
+	// period without PERF_SAMPLE_PERIOD (see SampleTypes): every sample's
+	// Period. 0 otherwise.
+	Period uint64
 }
 
 // NewRecordFormat returns the RecordFormat of an event opened with attr,
@@ -104,6 +108,9 @@ func NewRecordFormat(attr *unix.PerfEventAttr) (RecordFormat, error) {
 		SampleType:  attr.Sample_type,
 		ReadFormat:  attr.Read_format,
 		SampleIDAll: attr.Bits&unix.PerfBitSampleIDAll != 0,
+	}
+	if attr.Sample_type&unix.PERF_SAMPLE_PERIOD == 0 && attr.Bits&unix.PerfBitFreq == 0 {
+		f.Period = attr.Sample
 	}
 	if err := f.Validate(); err != nil {
 		return RecordFormat{}, err
@@ -440,6 +447,8 @@ func recDecodeSample(raw []byte, f *RecordFormat, s *SampleRecord) error {
 	}
 	if st&unix.PERF_SAMPLE_PERIOD != 0 {
 		s.Period = d.u64()
+	} else {
+		s.Period = f.Period
 	}
 	if d.short {
 		return recBadSample("shorter than its fixed fields", len(raw))

@@ -626,6 +626,36 @@ func TestDecodeRecordErrors(t *testing.T) {
 	}
 }
 
+// TestRecordFormatPeriod: a fixed period without PERF_SAMPLE_PERIOD is
+// every sample's period; with it, or by frequency, samples carry theirs.
+func TestRecordFormatPeriod(t *testing.T) {
+	fixed := unix.PerfEventAttr{Sample_type: recTypical &^ unix.PERF_SAMPLE_PERIOD, Sample: 1000}
+	withPeriod := unix.PerfEventAttr{Sample_type: recTypical, Sample: 1000}
+	freq := unix.PerfEventAttr{Sample_type: recTypical, Sample: 99, Bits: unix.PerfBitFreq}
+	for _, c := range []struct {
+		name string
+		attr unix.PerfEventAttr
+		want uint64 // RecordFormat.Period
+	}{{"fixed", fixed, 1000}, {"with PERIOD", withPeriod, 0}, {"freq", freq, 0}} {
+		f, err := NewRecordFormat(&c.attr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Period != c.want {
+			t.Errorf("%s: Period %d, want %d", c.name, f.Period, c.want)
+		}
+	}
+	f, _ := NewRecordFormat(&fixed)
+	raw := recB(unix.PERF_RECORD_SAMPLE, MiscUser).u64(0x401000).pair(42, 43).u64(123456).u64(7).pair(1, 0).done()
+	var r Record
+	if err := DecodeRecord(raw, &f, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Sample.Period != 1000 || r.Sample.CPU != 1 || r.Sample.ID != 7 {
+		t.Errorf("decoded %+v: want period 1000, cpu 1, id 7", r.Sample)
+	}
+}
+
 func TestRecordFormatValidate(t *testing.T) {
 	for _, c := range []struct {
 		st, rf uint64

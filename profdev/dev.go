@@ -384,6 +384,11 @@ func (s *Set) Close() {
 type SamplingOptions struct {
 	RingOrder int
 	Sink      SampleSink
+	// Watermark says that the rings wake their reader at a watermark
+	// (perfevent.SampleOptions.Watermark), not at every sample: the
+	// kernel batches the records, and the owner reads them as soon as
+	// it wakes, with no linger.
+	Watermark bool
 	// Order hands the samples of all rings on in time order (see
 	// OrderWindow), holding at most OrderLimit bytes of them (0:
 	// the package's OrderLimit).
@@ -470,6 +475,7 @@ func (s *Set) EnableSampling(opt SamplingOptions) error {
 	if sm.owner, err = newRingOwner(s.handleRecord, rounds); err != nil {
 		return err
 	}
+	sm.owner.noLinger = opt.Watermark
 	if opt.Sink != nil {
 		sm.owner.flush = opt.Sink.Flush
 		sm.sideBand, _ = opt.Sink.(SideBandSink)

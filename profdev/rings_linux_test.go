@@ -236,6 +236,11 @@ func TestRingOwnerShortLived(t *testing.T) {
 	o, n := sampleCounter(t)
 	defer o.stop()
 	o.batch = int64(time.Second) // the round surely comes after the retirement
+	// The owner's first ring is watched at once; the child's is not the
+	// first.
+	first := dummyRing(t, o)
+	waitWatched(t, o, 1)
+	defer o.retire(first, func() { unix.Close(first) })
 	pid, run, wait := heldChild(t, "/bin/true")
 	fd, ring := sampler(t, pid)
 	o.add(fd, ring, pid)
@@ -252,12 +257,65 @@ func TestRingOwnerShortLived(t *testing.T) {
 	if r[0] == 0 || r[0] != r[1] {
 		t.Errorf("%d samples read of %d page faults", r[0], r[1])
 	}
-	if w := o.watched.Load(); w != 0 {
-		t.Errorf("%d rings put in the epoll set, want 0: the task was gone by the owner's round", w)
+	if w := o.watched.Load(); w != 1 {
+		t.Errorf("%d rings put in the epoll set, want 1 (the first): the task was gone by the owner's round", w)
 	}
 	w := o.wakes.Load()
 	time.Sleep(100 * time.Millisecond)
 	if again := o.wakes.Load(); again-w > 4 {
 		t.Errorf("the owner woke %d times in 100 ms with nothing to do: it polls", again-w)
+	}
+}
+
+// dummyRing opens a dummy event on the calling thread, maps its ring and
+// adds it to o; it returns the event's fd.
+func dummyRing(t *testing.T, o *ringOwner) int {
+	t.Helper()
+	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
+		Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
+	fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := perfevent.MapRing(fd, 0)
+	if err != nil {
+		unix.Close(fd)
+		t.Fatal(err)
+	}
+	o.add(fd, r, nil)
+	return fd
+}
+
+// waitWatched waits up to a second for o to have put n rings in its epoll
+// set.
+func waitWatched(t *testing.T, o *ringOwner, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Second); o.watched.Load() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rings watched after 1 s, want %d", o.watched.Load(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRingOwnerFirstRing: the owner's first ring is watched at once, not
+// at the round a second later; the next one waits for the round.
+func TestRingOwnerFirstRing(t *testing.T) {
+	requireRoot(t)
+	o, _ := sampleCounter(t)
+	defer o.stop()
+	o.batch = int64(time.Second)
+	a := dummyRing(t, o)
+	defer o.retire(a, func() { unix.Close(a) })
+	start := time.Now()
+	waitWatched(t, o, 1)
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("the first ring was watched after %v, want at once", d)
+	}
+	b := dummyRing(t, o)
+	defer o.retire(b, func() { unix.Close(b) })
+	time.Sleep(100 * time.Millisecond)
+	if w := o.watched.Load(); w != 1 {
+		t.Errorf("%d rings watched 100 ms after the second was added, want 1: it waits for the round", w)
 	}
 }

@@ -104,6 +104,49 @@ func TestSampleEveryTask(t *testing.T) {
 	}
 }
 
+// TestSamplePeriod: -c N samples every N-th event, with period N, on a
+// software event and a tracepoint alike (Linux 6.18 samples every event
+// of a fixed-period software event or tracepoint whose samples carry
+// their period): each task's samples, with what was lost, are its events
+// counted / N, rounded down.
+func TestSamplePeriod(t *testing.T) {
+	requires(t)
+	for _, c := range []struct {
+		event string
+		argv  []string
+	}{
+		{"page-faults", []string{workload("pagetouch"), "3", "3000"}},
+		{"raw_syscalls:sys_enter", []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=5000", "status=none"}},
+	} {
+		ev := c.event
+		t.Run(ev, func(t *testing.T) {
+			t.Parallel()
+			out := reportPath(t)
+			p, code := runPP(t, 30*time.Second, append([]string{"--json", "-o", out, "-c", "100", "-e", ev, "--"}, c.argv...)...)
+			if code != 0 {
+				t.Fatalf("exit status %d\n%s", code, p.stderr())
+			}
+			samples, lost, rep := samplingReport(t, out)
+			for _, s := range samples {
+				if s.Period != 100 || s.Event != ev {
+					t.Fatalf("sample %+v: want %s, period 100", s, ev)
+				}
+			}
+			// Each task leaves 0 to 99 of its events unsampled.
+			var counted, tasks int64
+			for _, r := range rep.final {
+				counted += int64(value(t, r, ev))
+				tasks++
+			}
+			got := int64(len(samples)) + lost
+			if low := (counted - 99*tasks) / 100; got < low || got > counted/100 || got == 0 {
+				t.Errorf("%d samples + %d lost, %d events counted in %d processes: want %d to %d",
+					len(samples), lost, counted, tasks, max(low, 1), counted/100)
+			}
+		})
+	}
+}
+
 // TestSampleLostExact: a one-page ring flooded with samples loses records,
 // and says how many, exactly: samples + lost = the events counted.
 func TestSampleLostExact(t *testing.T) {

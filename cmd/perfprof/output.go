@@ -83,8 +83,10 @@ func (e *jsonEvents) MarshalJSON() ([]byte, error) {
 //
 // A table is written by the main goroutine alone, under mu; when samples
 // are written too (they come from the ring owner's goroutine), tables go
-// through the channel as well, so that nothing interleaves. A sample
-// carries the kernel's time of the sample, not one the channel gives.
+// through the channel as well, so that nothing interleaves. Samples are
+// written by the ring owner itself, under mu, when nothing is queued
+// (see line). A sample carries the kernel's time of the sample, not one
+// the channel gives.
 //
 // The first write error stops all writing; Failed is closed then, so that
 // the run can stop (a reader that closed the pipe wants no more), and close
@@ -92,6 +94,7 @@ func (e *jsonEvents) MarshalJSON() ([]byte, error) {
 type output struct {
 	json bool
 	w    *bufio.Writer
+	dst  io.Writer // w's
 	enc  *json.Encoder
 
 	seq   sync.Mutex // orders the times and the sends of JSON items
@@ -99,7 +102,7 @@ type output struct {
 	items chan outItem
 	done  chan struct{}
 
-	mu sync.Mutex // guards w for tables
+	mu sync.Mutex // guards w: the writer goroutine, tables, samples
 
 	errMu  sync.Mutex
 	err    error
@@ -132,7 +135,7 @@ func putLineBuf(b []byte) { lineBufs.Put(&b) }
 // newOutput returns the stream of w. queued makes every write go through
 // the channel, tables too: samples are written.
 func newOutput(w io.Writer, asJSON, queued bool) *output {
-	o := &output{json: asJSON, w: bufio.NewWriterSize(w, 64<<10), failed: make(chan struct{})}
+	o := &output{json: asJSON, w: bufio.NewWriterSize(w, 64<<10), dst: w, failed: make(chan struct{})}
 	o.enc = json.NewEncoder(o.w)
 	if asJSON || queued {
 		o.items = make(chan outItem, 4096)
@@ -176,7 +179,9 @@ func (o *output) emit(rs []record) {
 func (o *output) drain() {
 	defer close(o.done)
 	for it := range o.items {
+		o.mu.Lock()
 		if o.Err() != nil {
+			o.mu.Unlock()
 			continue // discard: nothing more can be written
 		}
 		switch {
@@ -192,18 +197,46 @@ func (o *output) drain() {
 			o.enc.Encode(it.batch[i])
 		}
 		if len(o.items) == 0 {
-			if err := o.w.Flush(); err != nil {
-				o.fail(err)
-			}
+			o.flush()
 		}
+		o.mu.Unlock()
 	}
 }
 
-// line queues bytes already made: samples (with their own times). b is
-// the writer's from then on; if it came from getLineBuf, it goes back
-// there once written.
+// flush writes what w holds. Precondition: mu held.
+func (o *output) flush() {
+	if err := o.w.Flush(); err != nil {
+		o.fail(err)
+	}
+}
+
+// line writes bytes already made: samples (with their own times), in one
+// write. They are written by the caller when nothing is queued, and
+// queued otherwise, behind what is: the ring owner, which makes them,
+// does not wake the writer goroutine (two context switches and more, for
+// every round of samples). If b came from getLineBuf, it goes back there
+// once written.
 func (o *output) line(b []byte, fromPool bool) {
-	o.items <- outItem{raw: b, reuse: fromPool}
+	o.mu.Lock()
+	if len(o.items) > 0 {
+		o.mu.Unlock()
+		o.items <- outItem{raw: b, reuse: fromPool}
+		return
+	}
+	switch {
+	case o.Err() != nil:
+	case o.w.Buffered() == 0:
+		if _, err := o.dst.Write(b); err != nil {
+			o.fail(err)
+		}
+	default:
+		o.w.Write(b)
+		o.flush()
+	}
+	o.mu.Unlock()
+	if fromPool {
+		putLineBuf(b)
+	}
 }
 
 // table writes a table with write (not JSON).
@@ -222,9 +255,7 @@ func (o *output) table(write func(w io.Writer)) {
 		return
 	}
 	write(o.w)
-	if err := o.w.Flush(); err != nil {
-		o.fail(err)
-	}
+	o.flush()
 }
 
 func (o *output) fail(err error) {
@@ -255,9 +286,7 @@ func (o *output) close() error {
 		o.items = nil
 	}
 	o.mu.Lock()
-	if err := o.w.Flush(); err != nil && o.Err() == nil {
-		o.fail(err)
-	}
+	o.flush()
 	o.mu.Unlock()
 	return o.Err()
 }

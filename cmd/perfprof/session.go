@@ -172,7 +172,8 @@ func (s *session) run() int {
 		s.sampler = &sampler{out: s.out, names: s.names, fields: fields, json: c.json, wall: perfevent.MonotonicToWall(),
 			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf, profiles: s.profiles}
 		s.limitc = make(chan struct{})
-		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order}); err != nil {
+		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order,
+			Watermark: c.watermark > 0}); err != nil {
 			s.fail(err)
 			return exitFailure
 		}
