@@ -484,6 +484,15 @@ func (s *Set) EnableSampling(opt SamplingOptions) error {
 	return nil
 }
 
+// DrainRings reads every ring now and returns once what they held went to
+// the sink: for a report of the samples so far when the rings wake their
+// reader only at a watermark. It returns at once without sampling.
+func (s *Set) DrainRings() {
+	if s.sampling != nil {
+		s.sampling.owner.drainNow()
+	}
+}
+
 // mapRing gives d its ring: the leader's, into which the members write
 // too. A ring that cannot be mapped (pinned memory spent) is no reason to
 // stop counting the task: the caller decides.

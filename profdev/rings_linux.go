@@ -22,8 +22,9 @@ import (
 // without waking it; so does retiring a ring that still holds records.
 // An empty ring (the common case) is unmapped by retire itself, on the
 // tracer's thread. The owner does the queued work in rounds, which come
-// at least every Batch ms while work is queued, and never otherwise: with
-// no records to read and nothing queued, it costs no CPU.
+// at least every Batch ms while work is queued (a young ring waits
+// Batch/youngDiv at most; the owner's first ring, none), and never
+// otherwise: with no records to read and nothing queued, it costs no CPU.
 //
 // In a round the owner registers the rings added since the last one with
 // its epoll, and then the kernel wakes it when a ring has records to read
@@ -87,6 +88,13 @@ type ringOwner struct {
 // task's ring is watched by epoll, and an ended task's ring read, unmapped
 // and its counters closed, at most this long after.
 const Batch = 10
+
+// youngDiv divides Batch into the longest a young ring waits to be
+// watched: 1 ms. A task sampled at every page fault fills a ring of 2
+// pages in 3 ms with the kernel's wake-up at every sample (in a virtual
+// machine), 10 times as fast without; a ring is read at once, whatever
+// its age, when its task ends.
+const youngDiv = 10
 
 // roundHooks are what a ring owner that reads in rounds calls.
 type roundHooks struct {
@@ -230,6 +238,29 @@ func (o *ringOwner) stop() {
 	<-o.done
 }
 
+// drainNow reads every ring to its end, on the owner goroutine, and
+// returns once it has: what the rings held has been handed on.
+func (o *ringOwner) drainNow() {
+	done := make(chan struct{})
+	o.post(func() {
+		o.mu.Lock()
+		fds := make([]int32, 0, len(o.rings))
+		for fd := range o.rings {
+			fds = append(fds, fd)
+		}
+		o.mu.Unlock()
+		for _, fd := range fds {
+			// Taken, so that the tracer does not unmap it meanwhile.
+			if r := o.take(fd); r != nil {
+				o.drain(r)
+				o.release(r)
+			}
+		}
+		close(done)
+	})
+	<-done
+}
+
 // errStop ends the loop.
 var errStop = errors.New("stop")
 
@@ -239,24 +270,32 @@ func (o *ringOwner) loop() {
 	var due int64 // when the queued work is to be done (CLOCK_MONOTONIC ns), 0: none queued
 	for {
 		o.mu.Lock()
-		queued := len(o.reqs) > 0 || len(o.young) > 0 || (o.rounds != nil && o.rounds.held())
+		young := len(o.young) > 0
+		queued := young || len(o.reqs) > 0 || (o.rounds != nil && o.rounds.held())
 		urgent := o.urgent
 		o.sleeping = !queued
 		o.mu.Unlock()
 		now := int64(monotonicNow())
-		if queued && due == 0 {
-			// The first work queued since the last round: it waits for
-			// more, Batch ms at most.
-			due = now + o.batch
+		if queued {
+			// Work queued since the last round waits for more: Batch ms
+			// at most, a young ring youngWait (its task may fill it
+			// before it is watched).
+			wait := o.batch
+			if young {
+				wait = o.batch / youngDiv
+			}
+			if due == 0 || now+wait < due {
+				due = now + wait
+			}
 		}
 		wait := -1
 		switch {
 		case urgent:
 			wait = 0
 		case queued:
-			wait = int((due - now + 1e6 - 1) / 1e6) // ms, rounded up
+			wait = waitMS(due, now)
 		}
-		n, err := unix.EpollWait(o.epfd, events, max(wait, -1))
+		n, err := unix.EpollWait(o.epfd, events, wait)
 		if err == unix.EINTR {
 			continue
 		}
@@ -300,6 +339,13 @@ func (o *ringOwner) loop() {
 		}
 		o.pace()
 	}
+}
+
+// waitMS returns how long to wait for due from now (ns), in ms rounded
+// up for epoll_wait: 0 if due passed already (during a linger), never -1
+// (forever).
+func waitMS(due, now int64) int {
+	return max(int((due-now+1e6-1)/1e6), 0)
 }
 
 // pace lingers after a round that read records (see linger).

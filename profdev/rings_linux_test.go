@@ -314,8 +314,56 @@ func TestRingOwnerFirstRing(t *testing.T) {
 	}
 	b := dummyRing(t, o)
 	defer o.retire(b, func() { unix.Close(b) })
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // a young ring waits 100 ms with a Batch of 1 s
 	if w := o.watched.Load(); w != 1 {
-		t.Errorf("%d rings watched 100 ms after the second was added, want 1: it waits for the round", w)
+		t.Errorf("%d rings watched 50 ms after the second was added, want 1: it waits for the round", w)
+	}
+}
+
+// TestWaitMS: the owner's wait for queued work is rounded up to whole ms,
+// and is 0, not forever, once the work is overdue (a linger can pass it).
+func TestWaitMS(t *testing.T) {
+	for _, c := range []struct {
+		due, now int64
+		want     int
+	}{
+		{10e6, 0, 10},
+		{10e6, 1, 10},
+		{10e6 + 1, 0, 11},
+		{5, 5, 0},
+		{5, 2e6, 0}, // overdue by 2 ms: at once
+		{5, 5e9, 0},
+	} {
+		if got := waitMS(c.due, c.now); got != c.want {
+			t.Errorf("waitMS(%d, %d) = %d, want %d", c.due, c.now, got, c.want)
+		}
+	}
+}
+
+// TestRingOwnerDrainNow: drainNow reads every ring and returns once it
+// has: all the samples of a task that ran to its end are read, without
+// waiting for a round.
+func TestRingOwnerDrainNow(t *testing.T) {
+	requireRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	o, n := sampleCounter(t)
+	defer o.stop()
+	o.batch = int64(time.Minute) // no round comes during the test
+	first := dummyRing(t, o)
+	waitWatched(t, o, 1)
+	defer o.retire(first, func() { unix.Close(first) })
+	pid, run, wait := heldChild(t, "/bin/true")
+	fd, ring := sampler(t, pid)
+	defer o.retire(fd, func() { unix.Close(fd) })
+	o.add(fd, ring, pid)
+	run()
+	wait()
+	o.drainNow()
+	var b [8]byte
+	unix.Read(fd, b[:])
+	// *n is the owner goroutine's; drainNow returned after it wrote it.
+	if got, faults := uint64(*n), binary.NativeEndian.Uint64(b[:]); got == 0 || got != faults {
+		t.Errorf("%d samples read of %d page faults", got, faults)
 	}
 }

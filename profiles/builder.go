@@ -210,10 +210,10 @@ func (b *Builder) Sample(s *profdev.Sample) {
 	p := b.proc(s.Task, s.Comm)
 	key := binary.LittleEndian.AppendUint32(b.key[:0], uint32(r.TID))
 	if len(r.Callchain) > 0 {
+		// With its context markers: they tell kernel frames from user
+		// ones (see symbolize).
 		for _, ip := range r.Callchain {
-			if _, ok := perfevent.CallchainMarker(ip); !ok {
-				key = binary.LittleEndian.AppendUint64(key, ip)
-			}
+			key = binary.LittleEndian.AppendUint64(key, ip)
 		}
 	} else {
 		key = binary.LittleEndian.AppendUint64(key, r.IP)
@@ -240,17 +240,34 @@ func (b *Builder) Sample(s *profdev.Sample) {
 }
 
 // symbolize returns the frames of the instruction pointers ips (8 bytes
-// each) in sym.
+// each: a call chain, with its context markers, or a sample's ip) in sym.
+// A frame is the kernel's or the user's as the marker before it says, or
+// by its address without one. A user frame at a kernel address is what a
+// frame-pointer walk read past the outermost frame (a static binary's
+// _start keeps no frame pointer): an unknown user frame, never a kernel
+// one.
 func (b *Builder) symbolize(sym *symbol.Process, ips string) []int32 {
 	ids := make([]int32, 0, len(ips)/8)
+	ctx := perfevent.CallchainContext(0) // none yet
 	for i := 0; i+8 <= len(ips); i += 8 {
 		addr := binary.LittleEndian.Uint64([]byte(ips[i : i+8]))
+		if c, ok := perfevent.CallchainMarker(addr); ok {
+			ctx = c
+			continue
+		}
+		kernel := symbol.IsKernel(addr)
+		if ctx != 0 {
+			kernel = ctx.Kernel()
+		}
 		var f symbol.Frame
-		if symbol.IsKernel(addr) {
+		switch {
+		case kernel:
 			// Named when written (resolveKernel): the kernel's symbols
 			// do not go with the process, and reading them takes 0.1 s.
 			f = symbol.Frame{Addr: addr, Path: symbol.KernelPath, Kernel: true}
-		} else {
+		case symbol.IsKernel(addr):
+			f = symbol.Frame{Addr: addr}
+		default:
 			f = sym.Symbolize(addr)
 		}
 		ids = append(ids, b.frames.ID(f))

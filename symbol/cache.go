@@ -94,9 +94,10 @@ func (c *Cache) loaded(key cacheKey) *Table {
 	return e.t
 }
 
-// table returns the table for key, building it from f when the cache does
-// not have it yet; callers for the same key wait for that one load.
-func (c *Cache) table(key cacheKey, f *elf.File) (*Table, error) {
+// table returns the table for key, building it from f (with its debug
+// file, if found under root for path) when the cache does not have it
+// yet; callers for the same key wait for that one load.
+func (c *Cache) table(key cacheKey, f *elf.File, root, path string) (*Table, error) {
 	c.mu.Lock()
 	e := c.entries[key]
 	if e != nil {
@@ -107,7 +108,11 @@ func (c *Cache) table(key cacheKey, f *elf.File) (*Table, error) {
 	e = &entry{ready: make(chan struct{})}
 	c.entries[key] = e
 	c.mu.Unlock()
-	e.t, e.err = NewTable(f)
+	df, debug := openDebug(f, root, path)
+	e.t, e.err = newTable(f, debug)
+	if df != nil {
+		df.Close()
+	}
 	c.loads.Add(1)
 	close(e.ready)
 	return e.t, e.err
@@ -155,7 +160,7 @@ func (c *Cache) Table(pid int, m *Mapping) (*Table, error) {
 			key.pid, key.start = pid, m.Start
 		}
 	}
-	t, err := c.table(key, ef)
+	t, err := c.table(key, ef, "/proc/"+strconv.Itoa(pid)+"/root", m.Path)
 	if err != nil {
 		return nil, fmt.Errorf("load symbols of %s: %w", f.Name(), err)
 	}
@@ -239,7 +244,7 @@ func (c *Cache) vdso(pid int, m *Mapping) (*Table, error) {
 	if key.buildID == "" {
 		key.pid, key.start = pid, m.Start
 	}
-	t, err := c.table(key, ef)
+	t, err := c.table(key, ef, "/proc/"+strconv.Itoa(pid)+"/root", m.Path)
 	if err != nil {
 		return nil, fmt.Errorf("load symbols of [vdso] of pid %d: %w", pid, err)
 	}

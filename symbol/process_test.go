@@ -148,6 +148,29 @@ func TestMapBuildID(t *testing.T) {
 	}
 }
 
+// TestTableAliases: among symbols at one address, the one perf report
+// names: sized, then global, local, weak, then the fewest leading
+// underscores, then the longest name.
+func TestTableAliases(t *testing.T) {
+	sym := func(name string, bind elf.SymBind, size uint64) rawSym {
+		return rawSym{Sym: Sym{Name: name, Addr: 0x100, Size: size}, sized: size > 0, bind: bind, limit: 0x1000}
+	}
+	for _, c := range []struct {
+		raw  []rawSym
+		want string
+	}{
+		{[]rawSym{sym("__memcpy_avx512_unaligned_erms", elf.STB_LOCAL, 8), sym("__memmove_avx512_unaligned_erms", elf.STB_LOCAL, 8)}, "__memmove_avx512_unaligned_erms"},
+		{[]rawSym{sym("getpid", elf.STB_WEAK, 8), sym("__getpid", elf.STB_GLOBAL, 8)}, "__getpid"},
+		{[]rawSym{sym("weak", elf.STB_WEAK, 8), sym("local", elf.STB_LOCAL, 8)}, "local"},
+		{[]rawSym{sym("_IO_printf", elf.STB_GLOBAL, 8), sym("printf", elf.STB_GLOBAL, 8)}, "printf"},
+		{[]rawSym{sym("sized", elf.STB_WEAK, 8), sym("unsized", elf.STB_GLOBAL, 0)}, "sized"},
+	} {
+		if got := reduce(c.raw); len(got) != 1 || got[0].Name != c.want {
+			t.Errorf("reduce(%v) = %+v, want %s", c.raw, got, c.want)
+		}
+	}
+}
+
 func TestTableReduce(t *testing.T) {
 	raw := []rawSym{
 		{Sym: Sym{Name: "_IO_printf", Addr: 0x100, Size: 0x20}, sized: true, bind: elf.STB_GLOBAL, limit: 0x1000},

@@ -38,7 +38,8 @@ type Table struct {
 	// ET_DYN (PIE or shared object) wherever the loader puts it.
 	Type elf.Type
 	// Source names the sections the symbols came from: "symtab",
-	// "dynsym", "gopclntab", joined by "+".
+	// "debug" (the .symtab of a separate debug file), "dynsym",
+	// "gopclntab", joined by "+".
 	Source string
 	// Segments are the PT_LOAD segments, in file order.
 	Segments []Segment
@@ -110,7 +111,11 @@ func (t *Table) segmentAt(off uint64) (Segment, bool) {
 // .symtab when present, .dynsym too, and .gopclntab when the file has no
 // .symtab (a stripped Go binary). A file with none of them gives an empty
 // table, not an error.
-func NewTable(f *elf.File) (*Table, error) {
+func NewTable(f *elf.File) (*Table, error) { return newTable(f, nil) }
+
+// newTable is NewTable, with the .symtab of debug, f's separate debug
+// file (see openDebug), when f has none.
+func newTable(f, debug *elf.File) (*Table, error) {
 	t := &Table{Type: f.Type, BuildID: BuildID(f)}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_LOAD {
@@ -126,6 +131,14 @@ func NewTable(f *elf.File) (*Table, error) {
 		sources = append(sources, "symtab")
 	case !errors.Is(err, elf.ErrNoSymbols):
 		return nil, fmt.Errorf("read .symtab: %w", err)
+	case debug != nil:
+		// A debug file keeps the section headers (their contents gone):
+		// its symbols are read against its own sections.
+		if symtab, err = debug.Symbols(); err != nil {
+			return nil, fmt.Errorf("read the debug file's .symtab: %w", err)
+		}
+		raw = appendELFSyms(raw, debug, symtab)
+		sources = append(sources, "debug")
 	}
 	dyn, err := f.DynamicSymbols()
 	switch {
@@ -247,9 +260,12 @@ func goSymbols(f *elf.File) ([]rawSym, error) {
 	return raw, nil
 }
 
-// reduce sorts raw by address and keeps one symbol per address (a sized
-// one first, then a name without a leading underscore, a global one, the
-// shorter name: getpid over __getpid, printf over _IO_printf), gives
+// reduce sorts raw by address and keeps one symbol per address as perf
+// chooses among aliases, so that the two name a function alike: a sized
+// one first, then a global one, a local one, a weak one, the fewest
+// leading underscores, the longest name (__memmove_avx512_unaligned_erms
+// over __memcpy_avx512_unaligned_erms, __getpid over the weak getpid,
+// printf over _IO_printf); gives
 // zero-size symbols the room up to the next symbol or their section's
 // end, and trims a symbol that runs into the next, so that Lookup's
 // binary search needs no look back.
@@ -262,14 +278,14 @@ func reduce(raw []rawSym) []Sym {
 		if a.sized != b.sized {
 			return a.sized
 		}
-		if strings.HasPrefix(a.Name, "_") != strings.HasPrefix(b.Name, "_") {
-			return !strings.HasPrefix(a.Name, "_")
-		}
 		if ra, rb := bindRank(a.bind), bindRank(b.bind); ra != rb {
 			return ra < rb
 		}
+		if ua, ub := underscores(a.Name), underscores(b.Name); ua != ub {
+			return ua < ub
+		}
 		if len(a.Name) != len(b.Name) {
-			return len(a.Name) < len(b.Name)
+			return len(a.Name) > len(b.Name)
 		}
 		return a.Name < b.Name
 	})
@@ -309,16 +325,20 @@ func reduce(raw []rawSym) []Sym {
 	return out
 }
 
-// bindRank orders symbol bindings: global, weak, then local.
+// bindRank orders symbol bindings as perf does: global, local (any
+// other), then weak.
 func bindRank(b elf.SymBind) int {
 	switch b {
 	case elf.STB_GLOBAL:
 		return 0
 	case elf.STB_WEAK:
-		return 1
+		return 2
 	}
-	return 2
+	return 1
 }
+
+// underscores returns how many underscores name starts with.
+func underscores(name string) int { return len(name) - len(strings.TrimLeft(name, "_")) }
 
 // BuildID returns the hex GNU build id of f (its NT_GNU_BUILD_ID note), or
 // "" when it has none.

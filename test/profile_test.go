@@ -14,13 +14,37 @@ import (
 	"github.com/perfprof/perfprof/internal/testenv"
 )
 
-// hotProfile runs hotfuncs MS under perfprof -F 999 -g with the profile
-// flags args, through sh's exec when viaExec, and returns the pids of its
-// parent and its two children (hot_alpha's, hot_beta's).
-func hotProfile(t *testing.T, ms int, viaExec bool, args ...string) (parent, alpha, beta int) {
+// hotTree is a run of hotfuncs MS STATIC GO: the pids of its parent
+// (PIE, hot in hot_gamma) and of its children: alpha (the static build,
+// exec'd: hot_alpha), beta (PIE, forked: hot_beta) and delta (the Go
+// binary goBin, exec'd: main.hotDelta).
+type hotTree struct {
+	parent, alpha, beta, delta int
+	goBin                      string
+}
+
+// hot returns each process's hot function and command name, by pid.
+func (h hotTree) hot() map[int][2]string {
+	return map[int][2]string{
+		h.parent: {"hot_gamma", "hotfuncs"},
+		h.alpha:  {"hot_alpha", "hotfuncs-static"},
+		h.beta:   {"hot_beta", "hotfuncs"},
+		h.delta:  {"main.hotDelta", h.goBin},
+	}
+}
+
+// hotArgv is hotfuncs MS STATIC GO's command line, with goBin the Go
+// binary (hotgo, or hotgo-stripped: only .gopclntab names its functions).
+func hotArgv(ms int, goBin string) []string {
+	return []string{workload("hotfuncs"), strconv.Itoa(ms), workload("hotfuncs-static"), workload(goBin)}
+}
+
+// hotProfile runs hotfuncs MS STATIC GO under perfprof -F 999 -g with the
+// profile flags args, through sh's exec when viaExec.
+func hotProfile(t *testing.T, ms int, viaExec bool, goBin string, args ...string) hotTree {
 	t.Helper()
 	argv := append([]string{"-F", "999", "-g", "-e", "task-clock"}, args...)
-	w := []string{workload("hotfuncs"), strconv.Itoa(ms)}
+	w := hotArgv(ms, goBin)
 	if viaExec {
 		w = []string{"/bin/sh", "-c", "exec " + strings.Join(w, " ")}
 	}
@@ -29,10 +53,10 @@ func hotProfile(t *testing.T, ms int, viaExec bool, args ...string) (parent, alp
 		t.Fatalf("exit status %d\n%s", code, p.stderr())
 	}
 	cs := parseCreated(t, p.out.all())
-	if len(cs) != 2 {
-		t.Fatalf("%d children created, want 2", len(cs))
+	if len(cs) != 3 {
+		t.Fatalf("%d children created, want 3", len(cs))
 	}
-	return cs[0].parent, cs[0].tid, cs[1].tid
+	return hotTree{parent: cs[0].parent, alpha: cs[0].tid, beta: cs[1].tid, delta: cs[2].tid, goBin: goBin}
 }
 
 // topByPID returns the function with the most self samples of each pid
@@ -76,7 +100,7 @@ func TestProfilePprof(t *testing.T) {
 		t.Run(strconv.Itoa(ms)+"ms", func(t *testing.T) {
 			requires(t)
 			file := filepath.Join(t.TempDir(), "out.pb.gz")
-			parent, alpha, beta := hotProfile(t, ms, false, "--pprof", file)
+			h := hotProfile(t, ms, false, "hotgo-stripped", "--pprof", file)
 			f, err := os.Open(file)
 			if err != nil {
 				t.Fatal(err)
@@ -90,9 +114,9 @@ func TestProfilePprof(t *testing.T) {
 				t.Errorf("sample types %v, want samples/count and cpu/nanoseconds", st)
 			}
 			top := topByPID(t, prof)
-			for pid, want := range map[int]string{alpha: "hot_alpha", beta: "hot_beta", parent: "hot_gamma"} {
-				if top[int64(pid)] != want {
-					t.Errorf("process %d: top function %q, want %q (all: %v)", pid, top[int64(pid)], want, top)
+			for pid, want := range h.hot() {
+				if top[int64(pid)] != want[0] {
+					t.Errorf("process %d (%s): top function %q, want %q (all: %v)", pid, want[1], top[int64(pid)], want[0], top)
 				}
 			}
 			if ms < 300 {
@@ -103,12 +127,12 @@ func TestProfilePprof(t *testing.T) {
 			if _, err := os.Stat(gobin); err != nil {
 				gobin = testenv.Tool(t, "go")
 			}
-			out, err := exec.Command(gobin, "tool", "pprof", "-top", "-tagfocus=pid="+strconv.Itoa(alpha), file).CombinedOutput()
+			out, err := exec.Command(gobin, "tool", "pprof", "-top", "-tagfocus=pid="+strconv.Itoa(h.alpha), file).CombinedOutput()
 			if err != nil {
 				t.Fatalf("go tool pprof: %v\n%s", err, out)
 			}
 			if !strings.Contains(string(out), "hot_alpha") || strings.Contains(string(out), "hot_beta") {
-				t.Errorf("go tool pprof -top -tagfocus=pid=%d: want hot_alpha alone:\n%s", alpha, out)
+				t.Errorf("go tool pprof -top -tagfocus=pid=%d: want hot_alpha alone:\n%s", h.alpha, out)
 			}
 			// Every kernel function is one of /proc/kallsyms.
 			ksyms := kallsymNames(t)
@@ -153,7 +177,7 @@ func TestProfileFolded(t *testing.T) {
 	requires(t)
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "out.folded")
-	parent, alpha, beta := hotProfile(t, 300, true, "--folded", file)
+	h := hotProfile(t, 300, true, "hotgo-stripped", "--folded", file)
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -177,16 +201,16 @@ func TestProfileFolded(t *testing.T) {
 			}
 		}
 	}
-	for pid, want := range map[int]string{alpha: "hot_alpha", beta: "hot_beta", parent: "hot_gamma"} {
-		root := "hotfuncs-" + strconv.Itoa(pid)
+	for pid, want := range h.hot() {
+		root := want[1] + "-" + strconv.Itoa(pid)
 		best, top := 0, ""
 		for fn, n := range leaf[root] {
 			if n > best {
 				best, top = n, fn
 			}
 		}
-		if top != want {
-			t.Errorf("%s: hottest %q, want %q (roots: %v)", root, top, want, leaf)
+		if top != want[0] {
+			t.Errorf("%s: hottest %q, want %q (roots: %v)", root, top, want[0], leaf)
 		}
 	}
 }
@@ -197,109 +221,54 @@ func TestProfileTop(t *testing.T) {
 	requires(t)
 	t.Parallel()
 	out := filepath.Join(t.TempDir(), "report.txt")
-	_, alpha, _ := hotProfile(t, 400, false, "--top", "-i", "150", "-o", out)
+	beta := hotProfile(t, 400, false, "hotgo-stripped", "--top", "-i", "150", "-o", out).beta
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	head := " hotfuncs " + strconv.Itoa(alpha) + ":"
+	head := " hotfuncs " + strconv.Itoa(beta) + ":"
 	if n := strings.Count(string(b), head); n < 2 {
-		t.Errorf("process %d: %d tops, want one at each -i report and one at the end:\n%s", alpha, n, b)
+		t.Errorf("process %d: %d tops, want one at each -i report and one at the end:\n%s", beta, n, b)
 	}
 	i := strings.LastIndex(string(b), head)
 	_, after, ok := strings.Cut(string(b)[max(i, 0):], head)
 	if !ok {
-		t.Fatalf("no top for process %d:\n%s", alpha, b)
+		t.Fatalf("no top for process %d:\n%s", beta, b)
 	}
 	lines := strings.Split(after, "\n")
-	if len(lines) < 3 || !strings.HasSuffix(strings.TrimSpace(lines[2]), "hot_alpha") {
-		t.Errorf("process %d: the first function is not hot_alpha:\n%s", alpha, after)
+	if len(lines) < 3 || !strings.HasSuffix(strings.TrimSpace(lines[2]), "hot_beta") {
+		t.Errorf("process %d: the first function is not hot_beta:\n%s", beta, after)
 	}
 }
 
-// userShares returns, for each pid, the share of its samples whose
-// innermost user frame is in each function, in percent: the profile
-// without the kernel frames above it.
-func userShares(t *testing.T, prof *profile.Profile) map[int64]map[string]float64 {
-	t.Helper()
-	counts := map[int64]map[string]float64{}
-	totals := map[int64]float64{}
-	for _, s := range prof.Sample {
-		pid := s.NumLabel["pid"][0]
-		for _, l := range s.Location {
-			if l.Mapping != nil && l.Mapping.File == "[kernel.kallsyms]" {
-				continue
-			}
-			if counts[pid] == nil {
-				counts[pid] = map[string]float64{}
-			}
-			counts[pid][l.Line[0].Function.Name] += float64(s.Value[0])
-			totals[pid] += float64(s.Value[0])
-			break
-		}
-	}
-	for pid, fns := range counts {
-		for fn := range fns {
-			fns[fn] *= 100 / totals[pid]
-		}
-	}
-	return counts
-}
+// burnPy is a Python program nobody here wrote the interpreter of: about
+// 2 s of CPU spread over the interpreter's loop, its integers, lists,
+// sorting and strings.
+const burnPy = `import time
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+end = time.monotonic() + 2
+while time.monotonic() < end:
+    fib(18)
+    sorted(range(3000, 0, -1), key=lambda x: x % 7)
+    "-".join(str(i * i) for i in range(800))
+`
 
-// perfUserShares runs perf record -g on hotfuncs and returns what
-// perf report gives as userShares does: for each pid, the share of its
-// user-space samples in each symbol.
-func perfUserShares(t *testing.T, ms int) map[int]map[string]float64 {
+// sameRun runs perf record -F 4999 -e task-clock on perfprof -F 4999 -g
+// --pprof on argv: perf samples the processes perfprof samples, in the
+// same run, for their whole lives, so that the two tools see one
+// execution and differ only by what each makes of its samples (and by
+// sampling noise). It returns perfprof's profile and perf's data file.
+func sameRun(t *testing.T, argv ...string) (*profile.Profile, string) {
 	t.Helper()
 	perf := testenv.Tool(t, "perf")
-	data := filepath.Join(t.TempDir(), "perf.data")
-	if out, err := exec.Command(perf, "record", "-q", "-F", "999", "-g", "-e", "task-clock", "-o", data, "--",
-		workload("hotfuncs"), strconv.Itoa(ms)).CombinedOutput(); err != nil {
-		t.Fatalf("perf record: %v\n%s", err, out)
+	dir := t.TempDir()
+	data, file := filepath.Join(dir, "perf.data"), filepath.Join(dir, "out.pb.gz")
+	p := start(t, append([]string{perf, "record", "-q", "-F", "4999", "-e", "task-clock", "-o", data, "--",
+		ppBin, "-F", "4999", "-g", "-e", "task-clock", "--pprof", file, "-o", filepath.Join(dir, "report.txt"), "--"}, argv...)...)
+	if code := p.wait(60 * time.Second); code != 0 {
+		t.Fatalf("perf record -- perfprof: exit status %d\n%s", code, p.stderr())
 	}
-	out, err := exec.Command(perf, "report", "-i", data, "--stdio", "--sort", "pid,sym", "--no-children", "-g", "none").Output()
-	if err != nil {
-		t.Fatalf("perf report: %v", err)
-	}
-	shares := map[int]map[string]float64{}
-	totals := map[int]float64{}
-	for _, l := range strings.Split(string(out), "\n") {
-		// "    39.63%    32706:hotfuncs  [.] hot_alpha"
-		f := strings.Fields(l)
-		if len(f) < 4 || !strings.HasSuffix(f[0], "%") || f[2] != "[.]" {
-			continue
-		}
-		pct, err1 := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
-		pid, err2 := strconv.Atoi(strings.SplitN(f[1], ":", 2)[0])
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if shares[pid] == nil {
-			shares[pid] = map[string]float64{}
-		}
-		shares[pid][f[3]] += pct
-		totals[pid] += pct
-	}
-	for pid, fns := range shares {
-		for fn := range fns {
-			fns[fn] *= 100 / totals[pid]
-		}
-	}
-	return shares
-}
-
-// TestProfileMatchesPerf: on the same workload, each process's share of
-// samples in its hot function agrees with perf record -g + perf report
-// within 3 percentage points, counted over user-space frames (the kernel
-// frames of preemption differ between the two tools' runs; see
-// docs/usage.md, Profiles).
-func TestProfileMatchesPerf(t *testing.T) {
-	requires(t)
-	t.Parallel()
-	const ms = 300
-	want := perfUserShares(t, ms)
-	file := filepath.Join(t.TempDir(), "out.pb.gz")
-	parent, alpha, beta := hotProfile(t, ms, false, "--pprof", file)
 	f, err := os.Open(file)
 	if err != nil {
 		t.Fatal(err)
@@ -309,22 +278,164 @@ func TestProfileMatchesPerf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := userShares(t, prof)
-	for pid, fn := range map[int]string{alpha: "hot_alpha", beta: "hot_beta", parent: "hot_gamma"} {
-		var perfShare float64
-		found := false
-		for _, fns := range want { // perf's run has other pids: the one hot in fn
-			if s, ok := fns[fn]; ok && s > 50 {
-				perfShare, found = s, true
+	return prof, data
+}
+
+// leafShares returns, for each pid of a profile, the share of its
+// user-space samples (those whose innermost frame is not the kernel's, as
+// perf report's [.] lines count them) in each function, in percent; and
+// each pid's command name. The kernel's samples are left out: a sampling
+// task-clock opened for one task (perfprof's) stops its timer at every
+// switch-out and, when the period ran out with interrupts off, restarts
+// it 10 µs after the switch-in, so that a preempted process shows 1 to 10%
+// of samples in the switch-in path (finish_task_switch,
+// irqentry_exit_to_user_mode) that perf record's inherited events do not,
+// likely because they are swapped whole between the tasks of one tree
+// (docs/usage.md, Profiles).
+func leafShares(prof *profile.Profile) (map[int64]map[string]float64, map[int64]string) {
+	shares := map[int64]map[string]float64{}
+	totals := map[int64]float64{}
+	comms := map[int64]string{}
+	for _, s := range prof.Sample {
+		if len(s.Location) == 0 || len(s.NumLabel["pid"]) != 1 {
+			continue
+		}
+		pid := s.NumLabel["pid"][0]
+		if shares[pid] == nil {
+			shares[pid] = map[string]float64{}
+		}
+		if c := s.Label["comm"]; len(c) == 1 {
+			comms[pid] = c[0]
+		}
+		if l := s.Location[0]; l.Mapping == nil || l.Mapping.File != "[kernel.kallsyms]" {
+			shares[pid][l.Line[0].Function.Name] += float64(s.Value[0])
+			totals[pid] += float64(s.Value[0])
+		}
+	}
+	for pid, fns := range shares {
+		for fn := range fns {
+			fns[fn] *= 100 / totals[pid]
+		}
+	}
+	return shares, comms
+}
+
+// perfShares returns perf report's share of process pid's user-space
+// samples (in percent) in each function, from perf record's data file:
+// perf report gives shares of all the samples (perfprof's own too), made
+// here shares of the process's user-space ones.
+func perfShares(t *testing.T, data string, pid int64) map[string]float64 {
+	t.Helper()
+	out, err := exec.Command(testenv.Tool(t, "perf"), "report", "-i", data, "--stdio", "--sort", "sym", "--no-children",
+		"-g", "none", "--pid", strconv.FormatInt(pid, 10)).Output()
+	if err != nil {
+		t.Fatalf("perf report: %v", err)
+	}
+	shares := map[string]float64{}
+	var total float64
+	for _, l := range strings.Split(string(out), "\n") {
+		// "    12.34%  [.] _PyEval_EvalFrameDefault"
+		f := strings.Fields(l)
+		if len(f) < 3 || !strings.HasSuffix(f[0], "%") || f[1] != "[.]" {
+			continue
+		}
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+		if err != nil {
+			continue
+		}
+		shares[strings.Join(f[2:], " ")] += pct
+		total += pct
+	}
+	for fn := range shares {
+		shares[fn] *= 100 / total
+	}
+	return shares
+}
+
+// agree checks that every function with 2% or more of process pid's
+// samples in perf's report has perfprof's share within 3 points of it,
+// and returns how many were compared. perf's unnamed addresses are not
+// compared.
+func agree(t *testing.T, pid int64, ours, theirs map[string]float64) int {
+	t.Helper()
+	compared := 0
+	for fn, share := range theirs {
+		if share < 2 {
+			continue
+		}
+		if strings.HasPrefix(fn, "0x") || fn == "[unknown]" {
+			t.Logf("process %d: perf names nothing for %.1f%% of the samples (%s): not compared", pid, share, fn)
+			continue
+		}
+		compared++
+		t.Logf("process %d: %s: perfprof %.1f%%, perf %.1f%%", pid, fn, ours[fn], share)
+		if d := ours[fn] - share; d > 3 || d < -3 {
+			t.Errorf("process %d: %s: perfprof %.1f%% of its samples, perf %.1f%%: more than 3 points apart", pid, fn, ours[fn], share)
+		}
+	}
+	return compared
+}
+
+// TestProfileMatchesPerf: on hotfuncs' tree (a PIE, a static binary and a
+// Go binary, each process hot in a function of its own), each process's
+// share of user-space samples in each of its functions agrees with perf
+// record + perf report's within 3 points, for every function with 2% or
+// more (at 4999 Hz for 300 ms, sampling noise is about 1 point).
+func TestProfileMatchesPerf(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	// Launched as a workload, so as hotProfile does, with the Go binary
+	// perf can name (it reads no .gopclntab).
+	prof, data := sameRun(t, hotArgv(300, "hotgo")...)
+	ours, comms := leafShares(prof)
+	hot := map[string]bool{}
+	for pid, fns := range ours {
+		theirs := perfShares(t, data, pid)
+		if agree(t, pid, fns, theirs) == 0 {
+			t.Errorf("process %d (%s): no function compared", pid, comms[pid])
+		}
+		for fn, share := range fns {
+			if share > 50 {
+				hot[fn] = true
 			}
 		}
-		if !found {
-			t.Fatalf("perf report has no process mostly in %s: %v", fn, want)
+	}
+	for _, fn := range []string{"hot_alpha", "hot_beta", "hot_gamma", "main.hotDelta"} {
+		if !hot[fn] {
+			t.Errorf("no process has most of its samples in %s: %v", fn, ours)
 		}
-		ours := got[int64(pid)][fn]
-		t.Logf("%s: perfprof %.1f%%, perf %.1f%%", fn, ours, perfShare)
-		if d := ours - perfShare; d > 3 || d < -3 {
-			t.Errorf("%s: perfprof %.1f%% of process %d's user samples, perf %.1f%%: more than 3 points apart", fn, ours, pid, perfShare)
+	}
+}
+
+// TestProfileRealProgram: on a real program (Python: the interpreter's
+// own functions, and libc's), each function's share of the process's
+// user-space samples agrees with perf report's within 3 points, for every function
+// with 2% or more (at 4999 Hz for 2 s, sampling noise is about 0.7
+// points). perf names libc's local functions from Debian's libc6-dbg when
+// it is installed, and so does perfprof (see symbol.DebugDirs).
+func TestProfileRealProgram(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		python = testenv.Tool(t, "python3")
+	}
+	script := filepath.Join(t.TempDir(), "burn.py")
+	if err := os.WriteFile(script, []byte(burnPy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	prof, data := sameRun(t, python, script)
+	ours, comms := leafShares(prof)
+	var pid int64
+	for p, c := range comms {
+		if strings.HasPrefix(c, "python") && (pid == 0 || len(ours[p]) > len(ours[pid])) {
+			pid = p
 		}
+	}
+	if pid == 0 {
+		t.Fatalf("no python process in the profile: %v", comms)
+	}
+	if agree(t, pid, ours[pid], perfShares(t, data, pid)) == 0 {
+		t.Fatalf("no function with 2%% of process %d's samples in perf's report", pid)
 	}
 }

@@ -83,6 +83,21 @@ func (c *config) sampling() bool { return c.freq > 0 || c.period > 0 }
 // profiles reports whether samples go into profiles rather than lines.
 func (c *config) profiles() bool { return c.pprofFile != "" || c.foldedFile != "" || c.top }
 
+// profileWatermark is the rings' watermark (percent) when samples go to
+// profiles, unless --watermark says otherwise: no line waits for them, and
+// a wake-up at every sample costs the sampled task an interrupt (in a
+// virtual machine, a VM exit: 20 µs). perf record wakes at half too.
+const profileWatermark = 50
+
+// ringWatermark is the rings' watermark in percent, 0: a wake-up at every
+// sample.
+func (c *config) ringWatermark() int {
+	if c.watermark == 0 && c.profiles() {
+		return profileWatermark
+	}
+	return c.watermark
+}
+
 // ringOrder is the order (log2) of the rings' data pages.
 func (c *config) ringOrder() int {
 	pages := c.ringPages

@@ -173,7 +173,7 @@ func (s *session) run() int {
 			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf, profiles: s.profiles}
 		s.limitc = make(chan struct{})
 		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order,
-			Watermark: c.watermark > 0}); err != nil {
+			Watermark: c.ringWatermark() > 0}); err != nil {
 			s.fail(err)
 			return exitFailure
 		}
@@ -207,7 +207,7 @@ func writeReason(err error) string {
 func (s *session) samplingSpecs(specs []perfevent.Spec) ([]perfevent.Spec, []*perfevent.FieldDecoder, error) {
 	c := s.cfg
 	opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
-		Watermark: c.watermark, RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
+		Watermark: c.ringWatermark(), RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
 	sampled, err := perfevent.Sampling(specs, opt)
 	if err != nil {
 		return nil, nil, err
@@ -476,6 +476,7 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 // report writes a report: an interval one, or the final one.
 func (s *session) report(final bool) {
 	if !final && s.cfg.top {
+		s.set.DrainRings() // at a watermark, they may hold samples of this interval
 		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	writeReport(s.out, s.names, s.model.Report(s.set.Read, final), time.Since(s.start))

@@ -96,6 +96,15 @@ var tools = []tool{
 	{"pps", "perfprof -F " + samplingFreq + " -e " + events1, func(c *config, w []string) []string {
 		return append([]string{c.perfprof, "-o", "/dev/null", "-F", samplingFreq, "-e", events1, "--"}, w...)
 	}},
+	// Context for the sampling section: an event sampled without a timer
+	// (its period is never reached), so that what sampling adds is the
+	// ring's, not a sampling task-clock's hrtimer at every switch.
+	{"ppcf", "perfprof -e page-faults", func(c *config, w []string) []string {
+		return append([]string{c.perfprof, "-o", "/dev/null", "-e", "page-faults", "--"}, w...)
+	}},
+	{"ppsf", "perfprof -c " + samplingNever + " -e page-faults", func(c *config, w []string) []string {
+		return append([]string{c.perfprof, "-o", "/dev/null", "-c", samplingNever, "-e", "page-faults", "--"}, w...)
+	}},
 	{"pptp", "perfprof -e sched:sched_switch", func(c *config, w []string) []string {
 		if !c.tracepoint {
 			return nil

@@ -43,14 +43,15 @@ type samplingConfig struct {
 }
 
 const (
-	samplingTarget = 1.3      // sampling added / counting added
-	samplingFreq   = "999"    // -F of the following-cost runs
-	drainRingPages = 8        // -m of the drain, for perfprof and perf record alike
-	drainWatermark = "50"     // --watermark of the drain's context run
-	drainCPUTarget = 0.5      // perfprof CPU per sample / perf's
-	idleCPUTarget  = 10.0     // ms of perfprof CPU while the sampled target sleeps
-	liveRSSTarget  = 32 << 10 // kB: perfprof's peak RSS with 10,000 live sampled threads
-	liveRingPages  = 1        // -m of the live-threads run
+	samplingTarget = 1.3          // sampling added / counting added
+	samplingFreq   = "999"        // -F of the following-cost runs
+	samplingNever  = "1000000000" // -c of the context runs: a period never reached
+	drainRingPages = 8            // -m of the drain, for perfprof and perf record alike
+	drainWatermark = "50"         // --watermark of the drain's context run
+	drainCPUTarget = 0.5          // perfprof CPU per sample / perf's
+	idleCPUTarget  = 10.0         // ms of perfprof CPU while the sampled target sleeps
+	liveRSSTarget  = 32 << 10     // kB: perfprof's peak RSS with 10,000 live sampled threads
+	liveRingPages  = 1            // -m of the live-threads run
 )
 
 // samplingSizes are the workload sizes of the sampling section.
@@ -101,7 +102,7 @@ func runSampling(cfg *config) *samplingResult {
 	res := &samplingResult{sizes: samplingSizesFor(cfg.quick)}
 	for _, a := range res.sizes.follow {
 		res.follow = append(res.follow, &workload{label: strings.Join(a, " "), args: a,
-			tools: []string{"bare", "pp1", "pps"}, vals: map[string][]float64{}, errs: map[string][]string{}})
+			tools: []string{"bare", "pp1", "pps", "ppcf", "ppsf"}, vals: map[string][]float64{}, errs: map[string][]string{}})
 	}
 	progress("sampling: following cost, %d rounds of bare, -e %s and -F %s -e %s", cfg.rounds, events1, samplingFreq, events1)
 	runRounds(cfg, res.follow)

@@ -57,6 +57,16 @@ func (r *report) samplingFollow(wls []*workload) {
 		}
 	}
 	r.p("")
+	r.p("Context: the same with page-faults, counted (perfprof -e page-faults) and sampled with a period never reached")
+	r.p("(-c %s): sampling adds the ring (mmap, munmap, the owner's work) and no timer. A sampling task-clock arms an", samplingNever)
+	r.p("hrtimer at every switch-in of its task, which counting does not: a VM exit per timer programmed, here.")
+	for _, w := range wls {
+		_, cntAdded := w.addedOverBare("ppcf")
+		_, smpAdded := w.addedOverBare("ppsf")
+		r.p("  %-18s count %s, sample %s µs/op added: ratio %s [%s]", w.label, fmtAdded(cntAdded), fmtAdded(smpAdded),
+			fmtF(smpAdded/cntAdded, 2), fmtF(median(w.roundRatios("ppsf", "ppcf")), 2))
+	}
+	r.p("")
 	r.p("Raw: median µs/op [25th-75th percentile]")
 	for _, w := range wls {
 		var parts []string
@@ -66,7 +76,7 @@ func (r *report) samplingFollow(wls []*workload) {
 				parts = append(parts, k+" n/a")
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("%s %.1f [%.1f-%.1f]", map[string]string{"bare": "bare", "pp1": "count", "pps": "sample"}[k],
+			parts = append(parts, fmt.Sprintf("%s %.1f [%.1f-%.1f]", map[string]string{"bare": "bare", "pp1": "count", "pps": "sample", "ppcf": "count-pf", "ppsf": "sample-pf"}[k],
 				median(v), quantile(v, 0.25), quantile(v, 0.75)))
 		}
 		r.p("  %-18s %s", w.label, strings.Join(parts, ", "))
