@@ -54,6 +54,10 @@ type Task struct {
 	// ParentProc is the Proc of the process that created this one (0 if
 	// that process is not followed).
 	ParentProc uint64
+	// Forked says that the task's process was created during the run, by
+	// a fork (or vfork, or clone) the tracer saw: its address space began
+	// as its creator's. An attached or launched one was not.
+	Forked bool
 }
 
 // Thread reports whether the task is a thread other than its process's
@@ -82,8 +86,8 @@ type Node struct {
 
 	// The fields below belong to the tracer; pidtree only stores them.
 
-	Prelaunch bool // a thread of the launch stub, before the workload's exec
-	Kind      uint8
+	Prelaunch bool  // a thread of the launch stub, before the workload's exec
+	Kind      uint8 // how the tracer saw it created; 0: attached or launched
 
 	// Devs are the devices linked to the task.
 	Devs []Device
@@ -94,7 +98,7 @@ type Node struct {
 
 // Task returns n's identity.
 func (n *Node) Task() Task {
-	return Task{TID: n.PID, TGID: n.TGID, PPID: n.PPID, Proc: n.Proc, ParentProc: n.ParentProc}
+	return Task{TID: n.PID, TGID: n.TGID, PPID: n.PPID, Proc: n.Proc, ParentProc: n.ParentProc, Forked: n.Kind != 0}
 }
 
 func (n *Node) String() string {

@@ -134,8 +134,9 @@ func (b *Builder) Start(t pidtree.Task, comm string) {
 		b.mu.Unlock()
 		return
 	}
+	parent := b.creator(t)
 	b.mu.Unlock()
-	p = b.newProcess(t, comm) // reads /proc: not under the lock
+	p = b.newProcess(t, comm, parent) // reads /proc: not under the lock
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if q, ok := b.procs[t.Proc]; ok {
@@ -169,7 +170,7 @@ func (b *Builder) proc(t pidtree.Task, comm string) *Process {
 	if p, ok := b.procs[t.Proc]; ok {
 		return p
 	}
-	p := b.newProcess(t, comm)
+	p := b.newProcess(t, comm, b.creator(t))
 	b.add(t, p)
 	return p
 }
@@ -177,13 +178,33 @@ func (b *Builder) proc(t pidtree.Task, comm string) *Process {
 // newProcess returns a Process for t's process, with the mappings of its
 // /proc/PID/maps: a created process is held before its first
 // instruction, with its creator's mappings (the records of its creator's
-// ring may not be read yet). A process gone already has nothing to
-// sample.
-func (b *Builder) newProcess(t pidtree.Task, comm string) *Process {
-	p := &Process{PID: t.TGID, Comm: comm, sym: symbol.NewProcess(t.TGID, b.cache),
-		Stacks: map[string]*Stack{}, Frames: b.frames, Values: make([]int64, len(b.events))}
-	p.sym.LoadMaps()
+// ring may not be read yet, so they are not taken from them). When they
+// are the creator's, the two share them (symbol.Process.LoadMapsSharing):
+// a fork tree of a thousand processes holds them once. A process gone
+// already has nothing to sample.
+// parent is the symbolizer of t's creator, if t was forked and its
+// creator's process lives (see creator).
+func (b *Builder) newProcess(t pidtree.Task, comm string, parent *symbol.Process) *Process {
+	p := &Process{PID: t.TGID, Comm: comm, Stacks: map[string]*Stack{}, Frames: b.frames, Values: make([]int64, len(b.events))}
+	p.sym = symbol.NewProcess(t.TGID, b.cache)
+	if parent != nil {
+		p.sym.LoadMapsSharing(parent)
+	} else {
+		p.sym.LoadMaps()
+	}
 	return p
+}
+
+// creator returns the symbolizer of the process that forked t's, if it
+// did and that process lives; nil otherwise. Precondition: b.mu held.
+func (b *Builder) creator(t pidtree.Task) *symbol.Process {
+	if !t.Forked || t.ParentProc == 0 {
+		return nil
+	}
+	if p := b.procs[t.ParentProc]; p != nil {
+		return p.sym
+	}
+	return nil
 }
 
 // add makes p t's process. Precondition: b.mu held.

@@ -62,19 +62,29 @@ type Process struct {
 	pid   int
 	cache *Cache
 
-	mu   sync.Mutex
+	mu sync.Mutex
+	// maps may be shared with another Process (see LoadMapsSharing):
+	// never changed in place, only replaced.
 	maps []*procMap
 }
 
 // procMap is an executable mapping and what symbolizing in it needs.
 type procMap struct {
 	Mapping
-	loaded  bool   // table and err are set
+	sym *mapSymbols // shared by the pieces of a split, and with forks
+}
+
+// mapSymbols is what symbolizing in a mapping needs, loaded once.
+type mapSymbols struct {
+	once    sync.Once
 	table   *Table // nil when the file could not be read
 	err     error
 	bias    uint64 // runtime address + bias = ELF virtual address
 	buildID string
 }
+
+// newMap returns the procMap of m, its symbols not loaded yet.
+func newMap(m Mapping) *procMap { return &procMap{Mapping: m, sym: &mapSymbols{}} }
 
 // NewProcess returns a Process for pid with no mappings yet; fill it with
 // LoadMaps, SetMaps or Map. Its tables come from c.
@@ -95,13 +105,54 @@ func (p *Process) LoadMaps() error {
 	return nil
 }
 
+// LoadMapsSharing is LoadMaps, for a process that other (its creator,
+// say) may map alike: when p's executable mappings are other's, p shares
+// other's, and their loaded tables, instead of holding copies. A fork
+// tree of a thousand processes of one binary holds its mappings once.
+func (p *Process) LoadMapsSharing(other *Process) error {
+	ms, err := readMaps(p.pid, true)
+	if err != nil {
+		return err
+	}
+	other.mu.Lock()
+	shared := other.maps
+	other.mu.Unlock()
+	same := len(shared) > 0
+	n := 0
+	for i := range ms {
+		m := &ms[i]
+		if !m.Exec() || m.End <= m.Start {
+			continue
+		}
+		if n >= len(shared) || !shared[n].sameAs(m) {
+			same = false
+			break
+		}
+		n++
+	}
+	if !same || n != len(shared) {
+		p.SetMaps(ms)
+		return nil
+	}
+	p.mu.Lock()
+	p.maps = shared[:len(shared):len(shared)]
+	p.mu.Unlock()
+	return nil
+}
+
+// sameAs reports whether pm maps what m does.
+func (pm *procMap) sameAs(m *Mapping) bool {
+	return pm.Start == m.Start && pm.End == m.End && pm.Offset == m.Offset && pm.Inode == m.Inode &&
+		pm.Major == m.Major && pm.Minor == m.Minor && pm.Prot == m.Prot && pm.Path == m.Path
+}
+
 // SetMaps replaces p's mappings with the executable ones of ms, which must
 // not overlap (as /proc/PID/maps gives them).
 func (p *Process) SetMaps(ms []Mapping) {
 	maps := make([]*procMap, 0, len(ms))
 	for i := range ms {
 		if ms[i].Exec() && ms[i].End > ms[i].Start {
-			maps = append(maps, &procMap{Mapping: ms[i]})
+			maps = append(maps, newMap(ms[i]))
 		}
 	}
 	sort.Slice(maps, func(i, j int) bool { return maps[i].Start < maps[j].Start })
@@ -127,7 +178,7 @@ func (p *Process) Map(e MmapEvent) {
 	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].Start >= m.Start })
 	p.maps = append(p.maps, nil)
 	copy(p.maps[i+1:], p.maps[i:])
-	p.maps[i] = &procMap{Mapping: m}
+	p.maps[i] = newMap(m)
 }
 
 // Unmap removes [start, end) from p's mappings, as munmap(2) would.
@@ -190,9 +241,8 @@ func (p *Process) Preload() error {
 	defer p.mu.Unlock()
 	var errs []string
 	for _, pm := range p.maps {
-		p.loadLocked(pm)
-		if pm.err != nil {
-			errs = append(errs, pm.err.Error())
+		if s := p.load(pm); s.err != nil {
+			errs = append(errs, s.err.Error())
 		}
 	}
 	if len(errs) > 0 {
@@ -201,20 +251,20 @@ func (p *Process) Preload() error {
 	return nil
 }
 
-// loadLocked loads pm's table once.
-func (p *Process) loadLocked(pm *procMap) {
-	if pm.loaded {
-		return
-	}
-	pm.loaded = true
-	if pm.Anonymous() && pm.Path != "[vdso]" {
-		return // JIT code, [vsyscall]: no file to read, and no error
-	}
-	pm.table, pm.err = p.cache.Table(p.pid, &pm.Mapping)
-	if pm.table != nil {
-		pm.bias = pm.table.Bias(pm.Start, pm.Offset)
-		pm.buildID = pm.table.BuildID
-	}
+// load returns pm's symbols, loading its table on first use.
+func (p *Process) load(pm *procMap) *mapSymbols {
+	s := pm.sym
+	s.once.Do(func() {
+		if pm.Anonymous() && pm.Path != "[vdso]" {
+			return // JIT code, [vsyscall]: no file to read, and no error
+		}
+		s.table, s.err = p.cache.Table(p.pid, &pm.Mapping)
+		if s.table != nil {
+			s.bias = s.table.Bias(pm.Start, pm.Offset)
+			s.buildID = s.table.BuildID
+		}
+	})
+	return s
 }
 
 // Symbolize returns the frame of addr in p: a kernel address resolves
@@ -229,29 +279,37 @@ func (p *Process) Symbolize(addr uint64) Frame {
 		}
 		return k.Lookup(addr)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].End > addr })
-	if i == len(p.maps) || addr < p.maps[i].Start {
+	pm := p.mapAt(addr)
+	if pm == nil {
 		return Frame{Addr: addr}
 	}
-	pm := p.maps[i]
-	p.loadLocked(pm)
+	s := p.load(pm)
 	f := Frame{Addr: addr, Path: pm.Path}
-	if pm.table == nil {
+	if s.table == nil {
 		f.Offset = addr - pm.Start + pm.Offset
 		if len(pm.BuildID) > 0 {
 			f.BuildID = fmt.Sprintf("%x", pm.BuildID)
 		}
 		return f
 	}
-	f.BuildID = pm.buildID
-	vaddr := addr + pm.bias
-	if s, ok := pm.table.Lookup(vaddr); ok {
-		f.Func = s.Name
-		f.Offset = vaddr - s.Addr
+	f.BuildID = s.buildID
+	vaddr := addr + s.bias
+	if sym, ok := s.table.Lookup(vaddr); ok {
+		f.Func = sym.Name
+		f.Offset = vaddr - sym.Addr
 	} else {
 		f.Offset = vaddr
 	}
 	return f
+}
+
+// mapAt returns the mapping holding addr, or nil.
+func (p *Process) mapAt(addr uint64) *procMap {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].End > addr })
+	if i == len(p.maps) || addr < p.maps[i].Start {
+		return nil
+	}
+	return p.maps[i]
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -193,5 +194,51 @@ func TestTableReduce(t *testing.T) {
 		if ok != (tt.name != "") || s.Name != tt.name {
 			t.Errorf("Lookup(%#x) = %+v, %v; want %q", tt.addr, s, ok, tt.name)
 		}
+	}
+}
+
+// TestProcessSharing: a Process whose mappings are another's shares
+// them, and their loaded tables; a change on either side stays its own.
+func TestProcessSharing(t *testing.T) {
+	c := NewCache()
+	parent := NewProcess(os.Getpid(), c)
+	if err := parent.LoadMaps(); err != nil {
+		t.Fatal(err)
+	}
+	pc := reflect.ValueOf(TestProcessSharing).Pointer()
+	want := parent.Symbolize(uint64(pc))
+	if !strings.HasSuffix(want.Func, "TestProcessSharing") {
+		t.Fatalf("the parent symbolizes %#x to %+v", pc, want)
+	}
+	child := NewProcess(os.Getpid(), c) // the same maps: this process's
+	if err := child.LoadMapsSharing(parent); err != nil {
+		t.Fatal(err)
+	}
+	if &child.maps[0] != &parent.maps[0] {
+		t.Errorf("the child holds a copy of the parent's mappings, not the parent's")
+	}
+	if got := child.Symbolize(uint64(pc)); got != want {
+		t.Errorf("the child symbolizes %#x to %+v, the parent to %+v", pc, got, want)
+	}
+	var text Mapping
+	for _, m := range parent.Mappings() {
+		if m.Start <= uint64(pc) && uint64(pc) < m.End {
+			text = m
+		}
+	}
+	child.Unmap(text.Start, text.End)
+	if got := parent.Symbolize(uint64(pc)); got != want {
+		t.Errorf("after the child's unmap, the parent symbolizes %#x to %+v", pc, got)
+	}
+	if got := child.Symbolize(uint64(pc)); got.Func != "" {
+		t.Errorf("after its unmap, the child symbolizes %#x to %+v", pc, got)
+	}
+	// Mappings that differ are not shared.
+	other := NewProcess(os.Getpid(), c)
+	if err := other.LoadMapsSharing(child); err != nil {
+		t.Fatal(err)
+	}
+	if len(other.maps) != len(parent.maps) || &other.maps[0] == &child.maps[0] {
+		t.Errorf("a process shares the mappings of one that differs")
 	}
 }
