@@ -120,21 +120,37 @@ func WritePprof(w io.Writer, events []Event, ps []*Process, start time.Time, d t
 		prof.Function = append(prof.Function, fn)
 		return fn
 	}
+	// A location is an address in a mapping: the processes of a fork
+	// tree, which map their binary alike, share theirs.
+	type locKey struct {
+		m    *profile.Mapping
+		addr uint64
+	}
+	locs := map[locKey]*profile.Location{}
 	for _, p := range ps {
-		locs := map[uint64]*profile.Location{} // by address: per process
+		comm := map[string][]string{"comm": {p.Comm}}
+		threads := map[int]map[string][]int64{} // the labels of each thread's samples, shared
 		for _, st := range p.Stacks {
+			num, ok := threads[st.TID]
+			if !ok {
+				num = map[string][]int64{"pid": {int64(p.PID)}, "tid": {int64(st.TID)}}
+				threads[st.TID] = num
+			}
 			s := &profile.Sample{
 				Value:    append([]int64{st.Count}, st.Values...),
-				Label:    map[string][]string{"comm": {p.Comm}},
-				NumLabel: map[string][]int64{"pid": {int64(p.PID)}, "tid": {int64(st.TID)}},
+				Label:    comm,
+				NumLabel: num,
+				Location: make([]*profile.Location, 0, len(st.Frames)),
 			}
 			for _, id := range st.Frames {
 				f := p.Frames.Frame(id)
-				l, ok := locs[f.Addr]
+				m := mapping(p, f)
+				k := locKey{m, f.Addr}
+				l, ok := locs[k]
 				if !ok {
-					l = &profile.Location{ID: uint64(len(prof.Location) + 1), Address: f.Addr, Mapping: mapping(p, f),
+					l = &profile.Location{ID: uint64(len(prof.Location) + 1), Address: f.Addr, Mapping: m,
 						Line: []profile.Line{{Function: function(f)}}}
-					locs[f.Addr] = l
+					locs[k] = l
 					prof.Location = append(prof.Location, l)
 				}
 				s.Location = append(s.Location, l)
