@@ -66,6 +66,8 @@ type config struct {
 	verbose               bool
 	version               bool     // --version: print it and exit
 	cpuProfile            string   // write a pprof CPU profile of perfprof itself here
+	daemon                bool     // --daemon: run in the background (see daemon.go)
+	pidFile               string   // --pidfile
 	argv                  []string // workload
 	path                  string   // the workload, resolved in $PATH
 }
@@ -157,6 +159,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.json, "json", false, "write one JSON object per line")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "log every ptrace event and action on standard error")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of perfprof itself to `FILE` (go tool pprof FILE)")
+	fs.BoolVarP(&c.daemon, "daemon", "D", false, "run in the background once attached (needs -o); SIGHUP reopens the output, SIGUSR1 writes a report, SIGTERM detaches and exits")
+	fs.StringVar(&c.pidFile, "pidfile", "", "write perfprof's pid to `FILE` once attached, locked; removed at exit")
 	help := fs.BoolP("help", "h", false, "show this help")
 	showVersion := fs.Bool("version", false, "print perfprof's version (module version, VCS revision, Go version) and exit")
 	fs.Usage = func() {
@@ -196,6 +200,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("give either -p/-t or a command, not both (the command %q would not be run)", c.argv[0])
 	case c.tree && len(c.pids) == 0:
 		return nil, usagef("--tree needs -p PID")
+	case c.daemon && len(c.argv) > 0:
+		return nil, usagef("--daemon attaches to running processes (-p, -t): run a command in the foreground")
+	case c.daemon && (c.output == "" || c.output == "-"):
+		return nil, usagef("--daemon needs -o FILE: a daemon has no terminal to write its reports to")
 	case c.tree && c.noFollow:
 		return nil, usagef("--tree and --no-follow do not go together: --tree attaches with ptrace")
 	case interval < 0:
@@ -303,6 +311,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitNotFound
 		}
 		c.path = path
+	}
+	if c.daemon && !inDaemon() {
+		return startDaemon(stderr)
 	}
 	s := &session{cfg: c, stdout: stdout, stderr: stderr}
 	return s.run()

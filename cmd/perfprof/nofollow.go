@@ -140,7 +140,15 @@ func (s *session) runNoFollow() int {
 			unix.Kill(workload, sig)
 		}
 	}
-	s.watch(stop, forward, done)
+	if code := s.attached(); code != exitOK {
+		stop()
+		<-done
+		return code
+	}
+	s.watch(func() {
+		sdNotify("STOPPING=1")
+		stop()
+	}, forward, done)
 	<-done
 	code := exitOK
 	if workload != 0 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,7 +21,8 @@ type record struct {
 	PPID      int         `json:"ppid,omitempty"`
 	TID       int         `json:"tid,omitempty"`
 	Comm      string      `json:"comm,omitempty"`
-	Lost      *int64      `json:"lost,omitempty"` // a lost record; the summary's total
+	Message   string      `json:"message,omitempty"` // a daemon's message (a warning, an error)
+	Lost      *int64      `json:"lost,omitempty"`    // a lost record; the summary's total
 	Code      *int        `json:"code,omitempty"`
 	Signal    *int        `json:"signal,omitempty"`
 	Processes int         `json:"processes,omitempty"`
@@ -95,6 +97,8 @@ type output struct {
 	json bool
 	w    *bufio.Writer
 	dst  io.Writer // w's
+	path string    // the report file, which reopen opens again ("" for none)
+	file *os.File  // the file reopen opened, closed by close
 	enc  *json.Encoder
 
 	seq   sync.Mutex // orders the times and the sends of JSON items
@@ -277,6 +281,31 @@ func (o *output) Err() error {
 // Failed is closed at the first write error.
 func (o *output) Failed() <-chan struct{} { return o.failed }
 
+// reopen opens the report file again, by its path, and writes on there:
+// after logrotate renamed it (create), a new file; after it truncated it
+// (copytruncate), the same one, appended to at its new end. Whatever was
+// written before is in the old file, whole lines: the buffer is flushed
+// first, under mu, and nothing is written meanwhile.
+func (o *output) reopen() error {
+	if o.path == "" {
+		return nil
+	}
+	f, err := openReport(o.path, true)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flush()
+	o.w.Reset(f)
+	o.dst = f
+	if o.file != nil {
+		o.file.Close()
+	}
+	o.file = f
+	return nil
+}
+
 // close writes everything queued and returns the first write error. No
 // record may be queued after it.
 func (o *output) close() error {
@@ -287,6 +316,9 @@ func (o *output) close() error {
 	}
 	o.mu.Lock()
 	o.flush()
+	if o.file != nil {
+		o.file.Close()
+	}
 	o.mu.Unlock()
 	return o.Err()
 }

@@ -8,7 +8,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/perfprof/perfprof/follow"
@@ -30,6 +32,9 @@ type session struct {
 	names []string // the events' names, in -e order
 	out   *output
 	sigc  chan os.Signal // stop signals, caught from the start
+	hupc  chan os.Signal // a daemon's SIGHUP: reopen the report (nil otherwise)
+	usr1c chan os.Signal // SIGUSR1: a report now
+	pid   *pidFile       // --pidfile, locked
 
 	sampler  *sampler          // nil when counting
 	profiles *profiles.Builder // nil without --pprof, --folded, --top
@@ -89,8 +94,23 @@ func hint(err error) string {
 
 func (s *session) run() int {
 	c := s.cfg
-	s.sigc = setupSignals(len(c.argv) > 0)
-	defer signal.Stop(s.sigc)
+	s.sigc, s.hupc, s.usr1c = setupSignals(len(c.argv) > 0, c.daemon)
+	defer func() {
+		for _, ch := range []chan os.Signal{s.sigc, s.hupc, s.usr1c} {
+			if ch != nil {
+				signal.Stop(ch)
+			}
+		}
+	}()
+	if c.pidFile != "" {
+		pf, err := lockPidFile(c.pidFile)
+		if err != nil {
+			s.errorf("%v", err)
+			return exitFailure
+		}
+		s.pid = pf
+		defer pf.remove()
+	}
 	if lim := raiseFileLimit(); c.verbose {
 		fmt.Fprintf(s.stderr, "RLIMIT_NOFILE %d\n", lim)
 	}
@@ -136,7 +156,7 @@ func (s *session) run() int {
 
 	w := s.stdout
 	if c.output != "" {
-		f, err := os.Create(c.output)
+		f, err := openReport(c.output, c.daemon)
 		if err != nil {
 			s.errorf("cannot write the report: %v", err)
 			return exitFailure
@@ -153,6 +173,11 @@ func (s *session) run() int {
 		defer stop()
 	}
 	s.out = newOutput(w, c.json, c.sampling())
+	if c.daemon {
+		// SIGHUP reopens it: the output closes the first file then.
+		s.out.path = c.output
+		s.out.file, _ = w.(*os.File)
+	}
 	for _, sp := range specs {
 		s.names = append(s.names, sp.Name)
 	}
@@ -370,8 +395,18 @@ func (s *session) runFollow() int {
 	if attached < len(targets) {
 		s.warnf("following %d of %d targets", attached, len(targets))
 	}
+	if code := s.attached(); code != exitOK {
+		tr.Run()
+		tr.Stop()
+		tr.Wait()
+		return code
+	}
 	tr.Run()
-	s.watch(tr.Stop, forward, tr.Done())
+	var stopping sync.Once
+	s.watch(func() {
+		stopping.Do(func() { sdNotify("STOPPING=1") })
+		tr.Stop()
+	}, forward, tr.Done())
 	res := tr.Wait()
 	s.left = res.Stats.Left
 	return s.finish(res.Stats.Tasks, res.Stats.Forks, func() int {
@@ -449,6 +484,14 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 				defer killTimer.Stop()
 				killAfter = killTimer.C
 			}
+		case <-s.hupc:
+			// logrotate moved the report (create), or not (copytruncate):
+			// what was written is in the old file, what comes in the new.
+			if err := s.out.reopen(); err != nil {
+				s.errorf("cannot reopen the report: %v", err)
+			}
+		case <-s.usr1c:
+			s.report(false)
 		case <-killAfter:
 			s.warnf("the workload was still running %v after %v: killing it (--kill-after)", c.killAfter, unix.SignalName(firstSig.(unix.Signal)))
 			stop()
@@ -471,6 +514,33 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 			}
 		}
 	}
+}
+
+// attached is called once the targets are attached and armed: the pid
+// file gets perfprof's pid, systemd hears READY=1, and a daemon lets its
+// starter go (its messages go into the report from now on).
+func (s *session) attached() int {
+	if s.pid != nil {
+		if err := s.pid.write(os.Getpid()); err != nil {
+			s.errorf("%v", err)
+			return exitFailure
+		}
+	}
+	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	if s.cfg.daemon && inDaemon() {
+		s.stderr = reportLog{s.out}
+		daemonReady()
+	}
+	return exitOK
+}
+
+// openReport opens the report file: a daemon appends to it (a restarted
+// daemon does not wipe what its predecessor wrote), a run truncates it.
+func openReport(path string, appendTo bool) (*os.File, error) {
+	if appendTo {
+		return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	}
+	return os.Create(path)
 }
 
 // report writes a report: an interval one, or the final one.

@@ -46,18 +46,32 @@ func ignoredAtStart(sig unix.Signal) bool {
 //
 // The workload is given the dispositions and the mask perfprof was started
 // with, whatever these are (follow's launch stub, sigstart).
-func setupSignals(launch bool) chan os.Signal {
+//
+// A daemon's SIGHUP reopens its report file (logrotate), not a stop; in
+// every run SIGUSR1, unless ignored at start, writes a report now.
+func setupSignals(launch, daemon bool) (stop, hup, usr1 chan os.Signal) {
 	for _, sig := range keepIgnored {
 		if ignoredAtStart(sig) {
 			signal.Ignore(sig)
 		}
 	}
 	signal.Ignore(unix.SIGPIPE)
-	c := make(chan os.Signal, 8)
+	stop = make(chan os.Signal, 8)
 	for _, sig := range stopSignals {
+		if sig == unix.SIGHUP && daemon {
+			continue
+		}
 		if launch || !ignoredAtStart(sig) {
-			signal.Notify(c, sig)
+			signal.Notify(stop, sig)
 		}
 	}
-	return c
+	if daemon {
+		hup = make(chan os.Signal, 1)
+		signal.Notify(hup, unix.SIGHUP)
+	}
+	if !ignoredAtStart(unix.SIGUSR1) {
+		usr1 = make(chan os.Signal, 1)
+		signal.Notify(usr1, unix.SIGUSR1)
+	}
+	return stop, hup, usr1
 }
