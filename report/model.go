@@ -32,6 +32,7 @@ type Model struct {
 	opt Options
 	n   int // events
 
+	readMu   sync.Mutex // one reading of the live devices at a time: Report, Snapshot
 	mu       sync.Mutex
 	rows     map[key]*row        // live rows and the ended ones kept
 	devRow   map[uint64]*row     // the row of each live device
@@ -352,41 +353,12 @@ type Report struct {
 // shown ended in an interval report before, and folded rows that did not
 // change; the final report shows every row.
 func (m *Model) Report(read func([]profdev.Counts) []profdev.Counts, final bool) Report {
-	m.mu.Lock()
-	m.reading = true
-	m.recent = map[uint64]struct{}{}
-	scratch := m.scratch
-	m.mu.Unlock()
-	live := read(scratch)
-	m.mu.Lock()
+	m.readMu.Lock()
+	defer m.readMu.Unlock()
+	live := m.readLive(read, m.scratch)
 	defer m.mu.Unlock()
-	m.reading = false
 	m.scratch = live
-	// Live counts of each row this report; a device that ended while it
-	// was read is counted by its Final.
-	cur := map[*row][]perfevent.Value{}
-	running := map[*row]bool{}
-	for i := range live {
-		c := &live[i]
-		if _, gone := m.recent[c.ID]; gone || !c.Valid {
-			continue
-		}
-		r := m.devRow[c.ID]
-		if r == nil {
-			continue // not started: never Valid (see profdev.Set.Read)
-		}
-		v := cur[r]
-		if v == nil {
-			v = make([]perfevent.Value, m.n)
-			cur[r] = v
-		}
-		add(v, c.Values)
-		running[r] = true
-		if m.leads(c.Task) && c.Comm != "" {
-			r.comm = c.Comm // its comm after an exec
-		}
-	}
-	m.recent = nil
+	cur, running := m.liveCounts(live)
 	// A ByComm report always covers the whole run.
 	all := final || m.opt.ByComm
 	var shown []*row
@@ -432,6 +404,93 @@ func (m *Model) Report(read func([]profdev.Counts) []profdev.Counts, final bool)
 		}
 	}
 	return rep
+}
+
+// readLive reads the live devices with read (into scratch), noting the
+// devices that end meanwhile (Ended), and returns with m.mu held.
+// Precondition: m.readMu held.
+func (m *Model) readLive(read func([]profdev.Counts) []profdev.Counts, scratch []profdev.Counts) []profdev.Counts {
+	m.mu.Lock()
+	m.reading = true
+	m.recent = map[uint64]struct{}{}
+	m.mu.Unlock()
+	live := read(scratch)
+	m.mu.Lock()
+	m.reading = false
+	return live
+}
+
+// liveCounts returns the live counts of each row, and which rows have a
+// live device, from what readLive read; a device that ended while it was
+// read is counted by its Final. Precondition: m.mu held, after readLive.
+func (m *Model) liveCounts(live []profdev.Counts) (cur map[*row][]perfevent.Value, running map[*row]bool) {
+	cur = map[*row][]perfevent.Value{}
+	running = map[*row]bool{}
+	for i := range live {
+		c := &live[i]
+		if _, gone := m.recent[c.ID]; gone || !c.Valid {
+			continue
+		}
+		r := m.devRow[c.ID]
+		if r == nil {
+			continue // not started: never Valid (see profdev.Set.Read)
+		}
+		v := cur[r]
+		if v == nil {
+			v = make([]perfevent.Value, m.n)
+			cur[r] = v
+		}
+		add(v, c.Values)
+		running[r] = true
+		if m.leads(c.Task) && c.Comm != "" {
+			r.comm = c.Comm // its comm after an exec
+		}
+	}
+	m.recent = nil
+	return cur, running
+}
+
+// SnapshotRow is a row's counts over the whole run so far: those of its
+// ended tasks and of its live ones, scaled.
+type SnapshotRow struct {
+	PID       int // 0 for a folded row
+	Comm      string
+	Processes int  // see Row
+	Running   bool // a task of it is followed
+	Values    []perfevent.Value
+}
+
+// Snapshot reads the live devices with read and returns the counts so far
+// of every row, folded rows too, in no order, without changing what a
+// Report shows (its deltas, the rows it leaves out): for metrics, which
+// are scraped while reports are written. Snapshot and Report take turns
+// reading.
+func (m *Model) Snapshot(read func([]profdev.Counts) []profdev.Counts) []SnapshotRow {
+	m.readMu.Lock()
+	defer m.readMu.Unlock()
+	live := m.readLive(read, nil)
+	defer m.mu.Unlock()
+	cur, running := m.liveCounts(live)
+	out := make([]SnapshotRow, 0, len(m.rows)+len(m.folded))
+	snap := func(r *row) {
+		v := make([]perfevent.Value, m.n)
+		copy(v, r.done)
+		if c := cur[r]; c != nil {
+			add2(v, c)
+		}
+		sr := SnapshotRow{PID: r.pid, Comm: r.comm, Processes: r.processes, Running: running[r] || r.live > 0, Values: v}
+		if r.fold != nil {
+			sr.PID = 0
+		}
+		out = append(out, sr)
+	}
+	for _, r := range m.rows {
+		snap(r)
+	}
+	for _, r := range m.folded {
+		snap(r)
+	}
+	return out
 }
 
 // makeRow makes the Row of r with values v, and its deltas.

@@ -357,3 +357,46 @@ func BenchmarkStartEnd(b *testing.B) {
 		m.Ended(profdev.Final{ID: uint64(1 + i), Task: t, Comm: "worker", Exited: true, Valid: true, Values: vals})
 	}
 }
+
+// TestSnapshot: a snapshot has every row's counts so far, folded ones too,
+// summing to the final report's totals, and changes nothing a report
+// shows: the next interval report's deltas and rows are as without it.
+func TestSnapshot(t *testing.T) {
+	mk := func() (*run, uint64) {
+		r := newRun(t, Options{Keep: 2})
+		root := r.start(proc(10, 1, 1, 0), "sh")
+		r.tick(root, 5)
+		for i := range 6 {
+			id := r.start(proc(100+i, 10, uint64(2+i), 1), "cat")
+			r.tick(id, 10)
+			r.end(id, 0)
+		}
+		return r, root
+	}
+	with, root := mk()
+	without, root2 := mk()
+	first := with.report(false)
+	without.report(false)
+	with.tick(root, 7)
+	without.tick(root2, 7)
+	snap := with.m.Snapshot(with.read)
+	var sum uint64
+	comms := map[string]uint64{}
+	for _, sr := range snap {
+		sum += sr.Values[0].Raw
+		comms[sr.Comm] += sr.Values[0].Raw
+		if sr.Comm == "sh" && (!sr.Running || sr.PID != 10) {
+			t.Errorf("sh's snapshot row %+v: want pid 10, running", sr)
+		}
+	}
+	if sum != 72 || comms["sh"] != 12 || comms["cat"] != 60 {
+		t.Errorf("snapshot sums %d (sh %d, cat %d), want 72 (12, 60); rows %+v", sum, comms["sh"], comms["cat"], snap)
+	}
+	a, b := with.report(false), without.report(false)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("an interval report after a snapshot:\n%+v\nwithout:\n%+v", a, b)
+	}
+	if len(first.Rows) == 0 || a.Rows[0].Delta[0] != 7 {
+		t.Errorf("sh's delta after the snapshot: %v, want 7", a.Rows[0].Delta)
+	}
+}

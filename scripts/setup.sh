@@ -3,7 +3,8 @@
 # compiler (cgo, for the signal state perfprof hands its workload, and the
 # test workloads), strace (a second tracer, for the already-traced test),
 # perf (to cross-check counts), Python (a real program with a SIGINT
-# handler, for the Ctrl-C test), and tracefs.
+# handler, for the Ctrl-C test), Prometheus (a real server scrapes
+# --listen in the metrics test), and tracefs.
 # Idempotent; quiet when there is nothing to do.
 set -euo pipefail
 
@@ -14,6 +15,7 @@ command -v make >/dev/null || need+=(make)
 command -v strace >/dev/null || need+=(strace)
 command -v python3 >/dev/null || need+=(python3)
 command -v perf >/dev/null || need+=(linux-perf)
+command -v prometheus >/dev/null || need+=(prometheus)
 
 if ((${#need[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then

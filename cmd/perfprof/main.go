@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/perfprof/perfprof/metrics"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
 	"github.com/spf13/pflag"
@@ -64,12 +65,19 @@ type config struct {
 	output                string
 	json                  bool
 	verbose               bool
-	version               bool     // --version: print it and exit
-	cpuProfile            string   // write a pprof CPU profile of perfprof itself here
-	daemon                bool     // --daemon: run in the background (see daemon.go)
-	pidFile               string   // --pidfile
-	argv                  []string // workload
-	path                  string   // the workload, resolved in $PATH
+	version               bool   // --version: print it and exit
+	cpuProfile            string // write a pprof CPU profile of perfprof itself here
+	daemon                bool   // --daemon: run in the background (see daemon.go)
+	pidFile               string // --pidfile
+	// Prometheus metrics (see metrics.go): the address, a series per
+	// process, the command names with series of their own, how long an
+	// ended process keeps its series.
+	listen       string
+	metricsPID   bool
+	metricsComms int
+	metricsKeep  time.Duration
+	argv         []string // workload
+	path         string   // the workload, resolved in $PATH
 }
 
 // defaultKillAfter is how long a workload has to exit after a stop
@@ -161,6 +169,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a pprof CPU profile of perfprof itself to `FILE` (go tool pprof FILE)")
 	fs.BoolVarP(&c.daemon, "daemon", "D", false, "run in the background once attached (needs -o); SIGHUP reopens the output, SIGUSR1 writes a report, SIGTERM detaches and exits")
 	fs.StringVar(&c.pidFile, "pidfile", "", "write perfprof's pid to `FILE` once attached, locked; removed at exit")
+	fs.StringVar(&c.listen, "listen", "", "serve Prometheus metrics at http://`ADDR`/metrics (e.g. 127.0.0.1:9464)")
+	fs.BoolVar(&c.metricsPID, "metrics-pid", false, "with --listen: a series per process too (pids churn: mind the series)")
+	fs.IntVar(&c.metricsComms, "metrics-comms", metrics.DefaultMaxComms, "with --listen: at most `N` command names get series of their own; the rest are summed under comm=\"other\"")
+	fs.DurationVar(&c.metricsKeep, "metrics-keep", metrics.DefaultKeepEnded, "with --metrics-pid: an ended process keeps its series for `D`")
 	help := fs.BoolP("help", "h", false, "show this help")
 	showVersion := fs.Bool("version", false, "print perfprof's version (module version, VCS revision, Go version) and exit")
 	fs.Usage = func() {
@@ -202,6 +214,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("--tree needs -p PID")
 	case c.daemon && len(c.argv) > 0:
 		return nil, usagef("--daemon attaches to running processes (-p, -t): run a command in the foreground")
+	case c.metricsComms < 1:
+		return nil, usagef("--metrics-comms %d: at least 1", c.metricsComms)
+	case c.metricsKeep < 0:
+		return nil, usagef("--metrics-keep %v: must be positive", c.metricsKeep)
 	case c.daemon && (c.output == "" || c.output == "-"):
 		return nil, usagef("--daemon needs -o FILE: a daemon has no terminal to write its reports to")
 	case c.tree && c.noFollow:

@@ -35,6 +35,7 @@ type session struct {
 	hupc  chan os.Signal // a daemon's SIGHUP: reopen the report (nil otherwise)
 	usr1c chan os.Signal // SIGUSR1: a report now
 	pid   *pidFile       // --pidfile, locked
+	tasks taskCounts     // for the metrics
 
 	sampler  *sampler          // nil when counting
 	profiles *profiles.Builder // nil without --pprof, --folded, --top
@@ -203,6 +204,14 @@ func (s *session) run() int {
 			return exitFailure
 		}
 	}
+	if c.listen != "" {
+		stop, err := s.serveMetrics()
+		if err != nil {
+			s.errorf("cannot serve metrics: %v", err)
+			return exitFailure
+		}
+		defer stop()
+	}
 	s.start = time.Now()
 
 	var code int
@@ -311,7 +320,7 @@ func (s *session) runFollow() int {
 	if c.verbose {
 		log = s.stderr
 	}
-	h := &hooks{set: s.set}
+	h := &hooks{set: s.set, tasks: &s.tasks}
 	if c.json {
 		h.out = s.out
 	}
