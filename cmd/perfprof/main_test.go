@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfprof/perfprof/metrics"
+
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
 )
@@ -42,6 +44,12 @@ func TestParseArgs(t *testing.T) {
 		{"version", []string{"--version", "-p", "1"}, &config{version: true}, ""},
 		{"kill-after without a command", []string{"--kill-after", "2s", "-p", "1"}, nil, "needs a COMMAND"},
 		{"negative kill-after", []string{"--kill-after", "-1s", "--", "true"}, nil, "--kill-after -1s"},
+		{"daemon without -o", []string{"--daemon", "-p", "1"}, nil, "--daemon needs -o FILE"},
+		{"daemon with a command", []string{"-D", "-o", "f", "--", "true"}, nil, "--daemon attaches"},
+		{"metrics-comms 0", []string{"--listen", ":1", "--metrics-comms", "0", "-p", "1"}, nil, "--metrics-comms 0"},
+		{"daemon", []string{"-D", "--pidfile", "p", "-o", "f", "--listen", "127.0.0.1:1", "--metrics-pid", "-p", "1"},
+			&config{pids: []int{1}, daemon: true, pidFile: "p", output: "f", listen: "127.0.0.1:1", metricsPID: true,
+				killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -55,6 +63,10 @@ func TestParseArgs(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The metrics' defaults, in every case but --version's.
+			if !tc.want.version {
+				tc.want.metricsComms, tc.want.metricsKeep = metrics.DefaultMaxComms, metrics.DefaultKeepEnded
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
