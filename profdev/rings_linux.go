@@ -239,7 +239,8 @@ func (o *ringOwner) stop() {
 }
 
 // drainNow reads every ring to its end, on the owner goroutine, and
-// returns once it has: what the rings held has been handed on.
+// returns once it has: what the rings held has been handed on. After
+// stop, which read them all, it returns at once.
 func (o *ringOwner) drainNow() {
 	done := make(chan struct{})
 	o.post(func() {
@@ -258,7 +259,10 @@ func (o *ringOwner) drainNow() {
 		}
 		close(done)
 	})
-	<-done
+	select {
+	case <-done:
+	case <-o.done: // stopped: the request may never run
+	}
 }
 
 // errStop ends the loop.

@@ -90,7 +90,8 @@ type Process struct {
 	PID  int
 	Comm string // its command name, as of its last exec
 	sym  *symbol.Process
-	live int // its tasks started and not ended; at 0, sym is let go
+	live int    // its tasks started and not ended; at 0, sym is let go
+	proc uint64 // its key in Builder.procs
 
 	// Stacks by tid and instruction pointers; their frames in Frames.
 	Stacks map[string]*Stack
@@ -209,6 +210,7 @@ func (b *Builder) creator(t pidtree.Task) *symbol.Process {
 
 // add makes p t's process. Precondition: b.mu held.
 func (b *Builder) add(t pidtree.Task, p *Process) {
+	p.proc = t.Proc
 	b.procs[t.Proc] = p
 	b.order = append(b.order, p)
 }
@@ -323,6 +325,37 @@ func (b *Builder) Processes() []*Process {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.withSamples()
+}
+
+// Cut returns the samples since the last Cut (or the start), by process,
+// their kernel frames named, and counts anew from now: for a profile of
+// each interval (--pprof-dir). Samples may be added meanwhile. A process
+// that ended is forgotten once its samples were cut, so that a Builder
+// cut at every interval holds the live processes only, however long it
+// runs (the frame table keeps growing with the distinct frames seen).
+func (b *Builder) Cut() []*Process {
+	b.resolveKernel()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []*Process
+	keep := b.order[:0]
+	for _, p := range b.order {
+		if p.Samples > 0 {
+			out = append(out, &Process{PID: p.PID, Comm: p.Comm, sym: p.sym, proc: p.proc,
+				Stacks: p.Stacks, Frames: p.Frames, Samples: p.Samples, Values: p.Values})
+			p.Stacks, p.Samples, p.Values = map[string]*Stack{}, 0, make([]int64, len(b.events))
+		}
+		if p.live <= 0 {
+			if b.procs[p.proc] == p {
+				delete(b.procs, p.proc)
+			}
+			continue
+		}
+		keep = append(keep, p)
+	}
+	clear(b.order[len(keep):])
+	b.order = keep
+	return out
 }
 
 // WriteTop writes the top (see the function WriteTop) of the samples so

@@ -46,3 +46,38 @@ func TestBuilderContexts(t *testing.T) {
 		}
 	}
 }
+
+// TestBuilderCut: Cut hands over the samples so far and counts anew; an
+// ended process is forgotten once its samples were cut.
+func TestBuilderCut(t *testing.T) {
+	pid := os.Getpid()
+	bl := NewBuilder([]Event{EventOf("task-clock")})
+	a := pidtree.Task{TID: pid, TGID: pid, Proc: 1}
+	b := pidtree.Task{TID: pid + 1, TGID: pid + 1, Proc: 2}
+	bl.Start(a, "a")
+	bl.Start(b, "b")
+	sample := func(task pidtree.Task, n int) {
+		rec := &perfevent.SampleRecord{PID: task.TGID, TID: task.TID, Period: 10, Callchain: []uint64{uint64(perfevent.ContextUser), 0x1000}}
+		for range n {
+			bl.Sample(&profdev.Sample{Task: task, Comm: "x", Record: rec})
+		}
+	}
+	sample(a, 3)
+	sample(b, 2)
+	bl.End(b)
+	got := bl.Cut()
+	if len(got) != 2 || got[0].Samples != 3 || got[1].Samples != 2 || got[0].Values[0] != 30 {
+		t.Fatalf("first cut: %+v", got)
+	}
+	sample(a, 1)
+	got = bl.Cut()
+	if len(got) != 1 || got[0].PID != pid || got[0].Samples != 1 {
+		t.Fatalf("second cut: %+v, want a's one sample", got)
+	}
+	bl.mu.Lock()
+	n, m := len(bl.order), len(bl.procs)
+	bl.mu.Unlock()
+	if n != 1 || m != 1 {
+		t.Errorf("%d processes in order, %d by proc after the cuts, want 1 and 1 (b ended)", n, m)
+	}
+}

@@ -439,3 +439,55 @@ func TestProfileRealProgram(t *testing.T) {
 		t.Fatalf("no function with 2%% of process %d's samples in perf's report", pid)
 	}
 }
+
+// TestProfileDir: --pprof-dir writes a profile of each interval, named by
+// time, that the profile package parses; their samples add up to the
+// run's (none lost or counted twice between intervals); --keep bounds
+// how many stay.
+func TestProfileDir(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	for _, keep := range []int{0, 2} {
+		dir := filepath.Join(t.TempDir(), "profiles")
+		out := reportPath(t)
+		p, code := runPP(t, 30*time.Second, "--json", "-o", out, "-F", "499", "-g", "-e", "task-clock", "--pprof-dir", dir,
+			"--keep", strconv.Itoa(keep), "-i", "150", "--", workload("hotfuncs"), "700")
+		if code != 0 {
+			t.Fatalf("exit status %d\n%s", code, p.stderr())
+		}
+		_, _, rep := samplingReport(t, out)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		var last string
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), "perfprof-") || !strings.HasSuffix(e.Name(), ".pb.gz") || e.Name() <= last {
+				t.Errorf("file %q in --pprof-dir (after %q)", e.Name(), last)
+			}
+			last = e.Name()
+			f, err := os.Open(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			prof, err := profile.Parse(f)
+			f.Close()
+			if err != nil {
+				t.Fatalf("%s: %v", e.Name(), err)
+			}
+			if d := time.Duration(prof.DurationNanos); d <= 0 || d > 2*time.Second {
+				t.Errorf("%s: duration %v, want about an interval", e.Name(), d)
+			}
+			for _, s := range prof.Sample {
+				total += s.Value[0]
+			}
+		}
+		switch {
+		case keep == 0 && (len(ents) < 4 || rep.summary.Samples == nil || total != *rep.summary.Samples):
+			t.Errorf("--keep 0: %d profiles with %d samples in all; the summary: %v samples", len(ents), total, rep.summary.Samples)
+		case keep == 2 && len(ents) != 2:
+			t.Errorf("--keep 2: %d profiles left, want 2", len(ents))
+		}
+	}
+}

@@ -59,6 +59,8 @@ type config struct {
 	// Profiles instead of sample lines: files to write, and the top.
 	pprofFile, foldedFile string
 	top                   bool
+	pprofDir              string // a profile per interval (see profdir.go)
+	keep                  int    // the newest profiles kept in pprofDir
 	perThread             bool
 	byComm                bool
 	foldAfter             int // ended rows kept before they are folded
@@ -80,6 +82,9 @@ type config struct {
 	path         string   // the workload, resolved in $PATH
 }
 
+// defaultKeep is how many interval profiles --pprof-dir keeps.
+const defaultKeep = 100
+
 // defaultKillAfter is how long a workload has to exit after a stop
 // signal before perfprof kills what is left of it.
 const defaultKillAfter = 10 * time.Second
@@ -91,7 +96,9 @@ const maxInterval = 365 * 24 * 3600 * 1000
 func (c *config) sampling() bool { return c.freq > 0 || c.period > 0 }
 
 // profiles reports whether samples go into profiles rather than lines.
-func (c *config) profiles() bool { return c.pprofFile != "" || c.foldedFile != "" || c.top }
+func (c *config) profiles() bool {
+	return c.pprofFile != "" || c.foldedFile != "" || c.top || c.pprofDir != ""
+}
 
 // profileWatermark is the rings' watermark (percent) when samples go to
 // profiles, unless --watermark says otherwise: no line waits for them, and
@@ -160,6 +167,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.pprofFile, "pprof", "", "write a symbolized pprof profile of every process to `FILE` (go tool pprof FILE), instead of sample lines")
 	fs.StringVar(&c.foldedFile, "folded", "", "write the stacks of every process folded to `FILE` (flamegraph.pl, speedscope), instead of sample lines")
 	fs.BoolVar(&c.top, "top", false, "print the hottest functions of each process at the end, instead of sample lines")
+	fs.StringVar(&c.pprofDir, "pprof-dir", "", "write a pprof profile of every interval (-i) to `DIR`, named by time (continuous profiles)")
+	fs.IntVar(&c.keep, "keep", defaultKeep, "with --pprof-dir: keep the newest `N` profiles, remove the older ones (0: keep all)")
 	fs.BoolVar(&c.perThread, "per-thread", false, "report per thread instead of per process")
 	fs.BoolVar(&c.byComm, "by-comm", false, "report per command name, with the number of processes")
 	fs.IntVar(&c.foldAfter, "fold-after", report.DefaultKeep, "keep `N` ended processes as rows of their own; fold the older ones by command name")
@@ -214,6 +223,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		return nil, usagef("--tree needs -p PID")
 	case c.daemon && len(c.argv) > 0:
 		return nil, usagef("--daemon attaches to running processes (-p, -t): run a command in the foreground")
+	case c.pprofDir != "" && (c.pprofFile != "" || c.foldedFile != "" || c.top):
+		return nil, usagef("--pprof-dir writes a profile of each interval, --pprof, --folded and --top the whole run's: give one of them")
+	case c.pprofDir != "" && interval == 0:
+		return nil, usagef("--pprof-dir needs -i MS: it writes a profile of each interval")
+	case c.keep < 0:
+		return nil, usagef("--keep %d: a number of profiles, 0 for all", c.keep)
 	case c.metricsComms < 1:
 		return nil, usagef("--metrics-comms %d: at least 1", c.metricsComms)
 	case c.metricsKeep < 0:
@@ -251,7 +266,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	case !c.sampling() && (c.callGraph || c.ringPages > 0 || c.watermark > 0 || c.order):
 		return nil, usagef("-g, -m, --watermark and --order are for sampling: give -F HZ or -c N")
 	case !c.sampling() && c.profiles():
-		return nil, usagef("--pprof, --folded and --top profile samples: give -F HZ or -c N (and -g for call stacks)")
+		return nil, usagef("--pprof, --pprof-dir, --folded and --top profile samples: give -F HZ or -c N (and -g for call stacks)")
 	case c.sampling() && c.noFollow:
 		return nil, usagef("sampling needs following (a ring per task): drop --no-follow")
 	}

@@ -36,6 +36,7 @@ type session struct {
 	usr1c chan os.Signal // SIGUSR1: a report now
 	pid   *pidFile       // --pidfile, locked
 	tasks taskCounts     // for the metrics
+	pdir  *profileDir    // --pprof-dir
 
 	sampler  *sampler          // nil when counting
 	profiles *profiles.Builder // nil without --pprof, --folded, --top
@@ -201,6 +202,12 @@ func (s *session) run() int {
 		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order,
 			Watermark: c.ringWatermark() > 0}); err != nil {
 			s.fail(err)
+			return exitFailure
+		}
+	}
+	if c.pprofDir != "" {
+		if s.pdir, err = openProfileDir(c.pprofDir, c.keep, time.Now()); err != nil {
+			s.errorf("cannot write profiles into --pprof-dir: %v", err)
 			return exitFailure
 		}
 	}
@@ -558,6 +565,9 @@ func (s *session) report(final bool) {
 		s.set.DrainRings() // at a watermark, they may hold samples of this interval
 		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
+	if s.pdir != nil {
+		s.cutProfile(time.Now())
+	}
 	writeReport(s.out, s.names, s.model.Report(s.set.Read, final), time.Since(s.start))
 }
 
@@ -664,6 +674,9 @@ func (ps profileSink) Ended(f profdev.Final) {
 // could be written.
 func (s *session) writeProfiles() bool {
 	c, ok := s.cfg, true
+	if s.pdir != nil {
+		return true // the final report cuts the last interval's
+	}
 	procs := s.profiles.Processes()
 	write := func(path string, fn func(io.Writer) error) {
 		if path == "" {
