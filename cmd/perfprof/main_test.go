@@ -47,6 +47,8 @@ func TestParseArgs(t *testing.T) {
 		{"daemon without -o", []string{"--daemon", "-p", "1"}, nil, "--daemon needs -o FILE"},
 		{"daemon with a command", []string{"-D", "-o", "f", "--", "true"}, nil, "--daemon attaches"},
 		{"metrics-comms 0", []string{"--listen", ":1", "--metrics-comms", "0", "-p", "1"}, nil, "--metrics-comms 0"},
+		{"pprof-dir without -i", []string{"-F", "99", "--pprof-dir", "d", "-p", "1"}, nil, "--pprof-dir needs -i"},
+		{"pprof-dir and --pprof", []string{"-F", "99", "-i", "100", "--pprof-dir", "d", "--pprof", "f", "-p", "1"}, nil, "give one of them"},
 		{"daemon", []string{"-D", "--pidfile", "p", "-o", "f", "--listen", "127.0.0.1:1", "--metrics-pid", "-p", "1"},
 			&config{pids: []int{1}, daemon: true, pidFile: "p", output: "f", listen: "127.0.0.1:1", metricsPID: true,
 				killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
@@ -64,9 +66,10 @@ func TestParseArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The metrics' defaults, in every case but --version's.
+			// The metrics' and --keep's defaults, in every case but --version's.
 			if !tc.want.version {
 				tc.want.metricsComms, tc.want.metricsKeep = metrics.DefaultMaxComms, metrics.DefaultKeepEnded
+				tc.want.keep = defaultKeep
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)
