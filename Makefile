@@ -4,7 +4,7 @@ BIN      := bin/perfprof
 GOFLAGS  ?=
 export PERFPROF_TEST_STRICT ?= 1
 
-.PHONY: all build setup workloads conformance demo test vet fuzz bench bench-quick clean
+.PHONY: all build setup workloads conformance demo test vet fuzz soak bench bench-quick clean
 
 all: build
 
@@ -45,6 +45,13 @@ test: setup build workloads vet
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeFields$$' -fuzztime 100000x ./perfevent/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 200000x ./perfevent/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime 250000x ./cmd/perfprof/
+
+# Soaks, about 7 minutes: a daemon following a service that forks 100
+# children a second for 200 s (RSS, fds and metric series flat; in make
+# test it runs 30 s), and the 20,000-task fork storm.
+soak: setup build workloads
+	PERFPROF_DAEMON_SOAK=200 $(GO) test -count=1 -timeout 15m -run '^TestDaemonSoak$$' -v ./test/
+	PERFPROF_SOAK=1 $(GO) test -count=1 -timeout 30m -run '^TestSoakForkStorm$$' -v ./test/
 
 # About 8 minutes.
 fuzz:

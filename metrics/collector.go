@@ -16,7 +16,8 @@ type Stats struct {
 	Created, Ended  int64 // tasks created (forks, clones) and ended so far
 	Samples, Lost   int64
 	CounterFailures int
-	Sampling        bool // Samples and Lost mean something
+	Sampling        bool  // Samples and Lost mean something
+	ReportFailures  int64 // runs of failed writes of the report (a full disk)
 }
 
 // Options configure a Collector.
@@ -51,8 +52,8 @@ type Collector struct {
 	opt     Options
 	seconds []bool // by event: counted in ns, exported in seconds
 
-	event, procEvent                            *prometheus.Desc
-	tasks, created, ended, samples, lost, fails *prometheus.Desc
+	event, procEvent                                         *prometheus.Desc
+	tasks, created, ended, samples, lost, fails, reportFails *prometheus.Desc
 
 	mu    sync.Mutex
 	comms map[string]bool   // the command names with series of their own
@@ -87,6 +88,7 @@ func New(opt Options) *Collector {
 	c.samples = prometheus.NewDesc("perfprof_samples_total", "Samples taken.", nil, nil)
 	c.lost = prometheus.NewDesc("perfprof_lost_samples_total", "Samples the kernel dropped: a ring was full.", nil, nil)
 	c.fails = prometheus.NewDesc("perfprof_event_open_failures_total", "Counters that could not be opened for a task.", nil, nil)
+	c.reportFails = prometheus.NewDesc("perfprof_report_write_failures_total", "Times the report could not be written (a full disk), each run of failed writes once.", nil, nil)
 	return c
 }
 
@@ -94,7 +96,7 @@ var _ prometheus.Collector = (*Collector)(nil)
 
 // Describe sends the descriptors of every metric c may send.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.event, c.procEvent, c.tasks, c.created, c.ended, c.samples, c.lost, c.fails} {
+	for _, d := range []*prometheus.Desc{c.event, c.procEvent, c.tasks, c.created, c.ended, c.samples, c.lost, c.fails, c.reportFails} {
 		ch <- d
 	}
 }
@@ -151,6 +153,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.created, prometheus.CounterValue, float64(st.Created))
 	ch <- prometheus.MustNewConstMetric(c.ended, prometheus.CounterValue, float64(st.Ended))
 	ch <- prometheus.MustNewConstMetric(c.fails, prometheus.CounterValue, float64(st.CounterFailures))
+	ch <- prometheus.MustNewConstMetric(c.reportFails, prometheus.CounterValue, float64(st.ReportFailures))
 	if st.Sampling {
 		ch <- prometheus.MustNewConstMetric(c.samples, prometheus.CounterValue, float64(st.Samples))
 		ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(st.Lost))

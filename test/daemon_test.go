@@ -269,3 +269,70 @@ func TestSdNotify(t *testing.T) {
 		t.Errorf("exit status %d after SIGTERM, want 0\n%s", code, p.stderr())
 	}
 }
+
+// TestDaemonFullDisk: a daemon whose report's file system fills up goes
+// on (it does not stop, nor crash), and when there is room again it
+// writes on, first a message that says how much it could not write.
+func TestDaemonFullDisk(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount a small tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	rep, pidf := filepath.Join(mnt, "pp.jsonl"), filepath.Join(t.TempDir(), "pp.pid")
+	target := forkingTarget(t)
+	p, code := runPP(t, 20*time.Second, "--daemon", "--pidfile", pidf, "--json", "-i", "50", "-o", rep,
+		"-e", "task-clock", "-p", strconv.Itoa(target))
+	if code != 0 {
+		t.Fatalf("perfprof --daemon: exit status %d\n%s", code, p.stderr())
+	}
+	d := readPID(t, pidf)
+	t.Cleanup(func() { syscall.Kill(d, syscall.SIGKILL) })
+	mustWait(t, 10*time.Second, "no report", func() bool { return countOf(jsonLines(t, rep), "counts") > 0 })
+
+	// Fill the file system.
+	filler := filepath.Join(mnt, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			break
+		}
+	}
+	f.Close()
+	time.Sleep(500 * time.Millisecond) // ten reports that cannot be written
+	if gone(d) {
+		t.Fatalf("the daemon stopped on a full disk")
+	}
+	os.Remove(filler)
+	mustWait(t, 10*time.Second, "no message of the lost writes after the disk had room again", func() bool {
+		b, _ := os.ReadFile(rep)
+		return strings.Contains(string(b), "could not be written")
+	})
+	time.Sleep(200 * time.Millisecond)
+	syscall.Kill(d, syscall.SIGTERM)
+	mustWait(t, 20*time.Second, "the daemon still runs after SIGTERM", func() bool { return gone(d) })
+	// From the message on, whole records.
+	b, _ := os.ReadFile(rep)
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	i := len(lines) - 1
+	for i >= 0 && !strings.Contains(lines[i], "could not be written") {
+		i--
+	}
+	summary := false
+	for _, l := range lines[i:] {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("after the disk had room again, a line that is not a record (%v): %q", err, l)
+		}
+		summary = summary || r["type"] == "summary"
+	}
+	if !summary {
+		t.Errorf("no summary after the disk had room again")
+	}
+}

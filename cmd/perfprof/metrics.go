@@ -58,7 +58,7 @@ func (s *session) serveMetrics() (stop func(), err error) {
 func (s *session) metricStats() metrics.Stats {
 	fails, _ := s.set.Failures()
 	st := metrics.Stats{Tasks: s.set.Live(), Created: s.tasks.created.Load(), Ended: s.tasks.ended.Load(),
-		CounterFailures: fails}
+		CounterFailures: fails, ReportFailures: s.out.writeFailures.Load()}
 	if s.sampler != nil {
 		st.Sampling = true
 		st.Samples, st.Lost = s.sampler.samples.Load(), s.sampler.lost.Load()

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,7 +101,16 @@ type output struct {
 	dst  io.Writer // w's
 	path string    // the report file, which reopen opens again ("" for none)
 	file *os.File  // the file reopen opened, closed by close
-	enc  *json.Encoder
+
+	// A daemon's report survives a full disk: with retry, a failed write
+	// is let go and counted, and the next one tries again. Under mu.
+	retry         bool
+	failing       bool  // the last write failed
+	failErr       error // the first error of the failing run
+	lost          int64 // bytes let go in the failing run
+	partial       bool  // a failed write may have left a line cut short
+	writeFailures atomic.Int64
+	enc           *json.Encoder
 
 	seq   sync.Mutex // orders the times and the sends of JSON items
 	last  int64      // the time of the last item sent
@@ -209,9 +220,66 @@ func (o *output) drain() {
 
 // flush writes what w holds. Precondition: mu held.
 func (o *output) flush() {
-	if err := o.w.Flush(); err != nil {
-		o.fail(err)
+	if !o.retry {
+		if err := o.w.Flush(); err != nil {
+			o.fail(err)
+		}
+		return
 	}
+	held := o.w.Buffered()
+	if err := o.w.Flush(); err != nil {
+		// bufio keeps its error: what it holds is let go, and the next
+		// write tries again.
+		left := o.w.Buffered()
+		o.dropped(err, left, held-left)
+		o.w.Reset(o.dst)
+		return
+	}
+	o.recovered()
+}
+
+// dropped notes that n bytes of the report could not be written (err),
+// after written others of the same write: a daemon's report on a full
+// disk. The first failure of a run of them is told to systemd (STATUS=);
+// the report itself says it once writing works again (recovered).
+// Precondition: mu held.
+func (o *output) dropped(err error, n, written int) {
+	o.lost += int64(n)
+	if written > 0 {
+		o.partial = true // a line may have been cut short
+	}
+	if !o.failing {
+		o.failing, o.failErr = true, err
+		o.writeFailures.Add(1)
+		sdNotify("STATUS=cannot write the report: " + err.Error())
+	}
+}
+
+// recovered writes, after writes failed, that they did and how much was
+// lost, starting on a line of its own. Precondition: mu held.
+func (o *output) recovered() {
+	if !o.failing {
+		return
+	}
+	o.failing = false
+	if o.partial {
+		o.w.WriteByte('\n')
+		o.partial = false
+	}
+	msg := fmt.Sprintf("warning: %d bytes of the report could not be written (%v); writing again", o.lost, o.failErr)
+	o.lost = 0
+	if o.json {
+		o.enc.Encode(record{Type: "message", Time: time.Now().UnixNano(), Message: msg})
+	} else {
+		fmt.Fprintf(o.w, "perfprof: %s\n", msg)
+	}
+	if err := o.w.Flush(); err != nil {
+		left := o.w.Buffered()
+		o.dropped(err, left, 0)
+		o.w.Reset(o.dst)
+		return
+	}
+	sdNotify("STATUS=")
 }
 
 // line writes bytes already made: samples (with their own times), in one
@@ -230,8 +298,14 @@ func (o *output) line(b []byte, fromPool bool) {
 	switch {
 	case o.Err() != nil:
 	case o.w.Buffered() == 0:
-		if _, err := o.dst.Write(b); err != nil {
-			o.fail(err)
+		if n, err := o.dst.Write(b); err != nil {
+			if o.retry {
+				o.dropped(err, len(b)-n, n)
+			} else {
+				o.fail(err)
+			}
+		} else {
+			o.recovered()
 		}
 	default:
 		o.w.Write(b)

@@ -176,9 +176,11 @@ func (s *session) run() int {
 	}
 	s.out = newOutput(w, c.json, c.sampling())
 	if c.daemon {
-		// SIGHUP reopens it: the output closes the first file then.
+		// SIGHUP reopens it: the output closes the first file then. A
+		// full disk does not stop a daemon: it writes again when it can.
 		s.out.path = c.output
 		s.out.file, _ = w.(*os.File)
+		s.out.retry = true
 	}
 	for _, sp := range specs {
 		s.names = append(s.names, sp.Name)
