@@ -77,8 +77,9 @@ type Attached struct {
 // Attach seizes a running process (every thread of it, rescanning
 // /proc/PID/task until no thread is missing) and arms each task. The
 // tasks keep running; they are detached, not killed, when the tracer
-// stops. An error for the target itself is an *AttachError. Attach must be
-// called before Run.
+// stops. An error for the target itself is an *AttachError. Attach may be
+// called before Run, or while the tracer runs (Options.Linger keeps it
+// running for that with no task left).
 func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, err error) {
 	if derr := t.do(func() { a, err = t.attach(pid, opt, arm) }); derr != nil {
 		return Attached{}, derr

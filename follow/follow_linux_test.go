@@ -594,3 +594,50 @@ func BenchmarkRequest(b *testing.B) {
 		})
 	}
 }
+
+// TestLinger: a lingering tracer runs with no task, attaches a target
+// while it runs, goes on when that target has ended (its children may
+// live on), and ends at Stop.
+func TestLinger(t *testing.T) {
+	r := newRecorder()
+	tr, err := Start(Options{Hooks: r, Linger: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Run()
+	select {
+	case <-tr.Done():
+		t.Fatal("a lingering tracer ended with no task")
+	case <-time.After(100 * time.Millisecond):
+	}
+	cmd, sc := startTarget(t, bin+"/sigtarget", "1")
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	a, err := tr.Attach(cmd.Process.Pid, AttachOptions{}, r.arm)
+	if err != nil || a.ArmErr != nil {
+		t.Fatal(err, a.ArmErr)
+	}
+	time.Sleep(250 * time.Millisecond) // sigtarget forks every 100 ms
+	// Not cmd.Wait: the test is the target's parent and its tracer's
+	// process, and a wait of its own would take the exit from the tracer.
+	cmd.Process.Signal(unix.SIGTERM)
+	for end := time.Now().Add(5 * time.Second); tr.Stats().Left > 0 && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if left := tr.Stats().Left; left > 0 {
+		t.Fatalf("%d tasks still followed 5 s after the target ended", left)
+	}
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-tr.Done():
+		t.Fatal("a lingering tracer ended when its last task did")
+	default:
+	}
+	if st := tr.Stats(); st.Forks == 0 || st.Exits == 0 {
+		t.Errorf("stats %+v: want forks and exits followed", st)
+	}
+	stopAndWait(t, tr)
+	r.balanced(t)
+}

@@ -25,6 +25,10 @@ type Options struct {
 	Hooks Hooks
 	// Log, if set, receives one line per ptrace event and per action (-v).
 	Log io.Writer
+	// Linger keeps the tracer running with no task left, until Stop: for
+	// targets attached while it runs (a cgroup's processes, which may all
+	// be gone for a while between two restarts of a service).
+	Linger bool
 }
 
 // Stats are the tracer's counters.
@@ -286,7 +290,16 @@ func (t *Tracer) loop() {
 	for {
 		t.serveRequests()
 		if t.tree.Len() == 0 && len(t.waiting) == 0 {
-			return
+			if !t.opt.Linger || t.stopping {
+				return
+			}
+			// Nothing to wait for but requests (an Attach, Stop).
+			r := <-t.reqs
+			if r.fn != nil {
+				r.fn()
+			}
+			close(r.reply)
+			continue
 		}
 		var ws unix.WaitStatus
 		pid, err := wait(&ws)
