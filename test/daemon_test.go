@@ -3,6 +3,7 @@ package test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -334,5 +336,102 @@ func TestDaemonFullDisk(t *testing.T) {
 	}
 	if !summary {
 		t.Errorf("no summary after the disk had room again")
+	}
+}
+
+// cgroup2Dir makes a cgroup of its own for the test under the cgroup2
+// hierarchy, removed when the test ends (its processes killed first).
+func cgroup2Dir(t *testing.T) string {
+	t.Helper()
+	b, _ := os.ReadFile("/proc/mounts")
+	root := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[2] == "cgroup2" {
+			root = f[1]
+			break
+		}
+	}
+	if root == "" {
+		testenv.Skip(t, "no cgroup2 hierarchy is mounted")
+	}
+	dir := filepath.Join(root, fmt.Sprintf("perfprof-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("make a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
+		waitFor(5*time.Second, func() bool { return os.Remove(dir) == nil })
+	})
+	return dir
+}
+
+// intoCgroup moves process pid into the cgroup dir.
+func intoCgroup(t *testing.T, dir string, pid int) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		t.Fatalf("move %d into %s: %v", pid, dir, err)
+	}
+}
+
+// tracerOf returns the TracerPid of process pid (0: none, -1: gone).
+func tracerOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	_, rest, _ := strings.Cut(string(b), "TracerPid:\t")
+	n, _ := strconv.Atoi(strings.Fields(rest)[0])
+	return n
+}
+
+// TestDaemonCgroup: a daemon with --cgroup follows the cgroup's process,
+// keeps running while the cgroup is empty, and follows the process that
+// enters it next, as when systemd restarts a service.
+func TestDaemonCgroup(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	cg := cgroup2Dir(t)
+	first := forkingTarget(t)
+	intoCgroup(t, cg, first)
+	dir := t.TempDir()
+	rep, pidf := filepath.Join(dir, "pp.jsonl"), filepath.Join(dir, "pp.pid")
+	p, code := runPP(t, 20*time.Second, "--daemon", "--pidfile", pidf, "--cgroup", cg, "--json", "-i", "200", "-o", rep, "-e", "task-clock")
+	if code != 0 {
+		t.Fatalf("perfprof --daemon --cgroup: exit status %d\n%s", code, p.stderr())
+	}
+	d := readPID(t, pidf)
+	t.Cleanup(func() { syscall.Kill(d, syscall.SIGKILL) })
+	if tr := tracerOf(first); tr <= 0 || !threadOf(tr, d) {
+		t.Fatalf("the cgroup's process %d: tracer %d, want a thread of the daemon %d", first, tr, d)
+	}
+	// The service stops: the cgroup empties; the daemon stays.
+	syscall.Kill(first, syscall.SIGKILL)
+	mustWait(t, 10*time.Second, "the cgroup is still populated", func() bool {
+		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.events"))
+		return strings.Contains(string(b), "populated 0")
+	})
+	time.Sleep(300 * time.Millisecond)
+	if gone(d) {
+		t.Fatalf("the daemon ended with its cgroup empty")
+	}
+	// The service comes back: followed.
+	second := forkingTarget(t)
+	intoCgroup(t, cg, second)
+	mustWait(t, 10*time.Second, "the process that entered the cgroup is not followed", func() bool {
+		tr := tracerOf(second)
+		return tr > 0 && threadOf(tr, d)
+	})
+	mustWait(t, 10*time.Second, "no report of the second process", func() bool {
+		for _, r := range jsonLines(t, rep) {
+			if r["type"] == "counts" && r["pid"] == float64(second) {
+				return true
+			}
+		}
+		return false
+	})
+	syscall.Kill(d, syscall.SIGTERM)
+	mustWait(t, 20*time.Second, "the daemon still runs after SIGTERM", func() bool { return gone(d) })
+	if tr := tracerOf(second); tr != 0 {
+		t.Errorf("the second process after the daemon: tracer %d, want none", tr)
 	}
 }

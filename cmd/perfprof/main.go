@@ -42,6 +42,7 @@ Options:
 // config is the parsed command line.
 type config struct {
 	pids, tids []int
+	cgroup     string // --cgroup: a cgroup v2 directory whose processes are followed
 	tree       bool
 	events     []string
 	noFollow   bool
@@ -152,6 +153,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.StringSliceVarP(&pids, "pid", "p", nil, "attach to process `PID` (all its threads); comma-separated, repeatable")
 	fs.StringSliceVarP(&tids, "tid", "t", nil, "attach to thread `TID` only; comma-separated, repeatable")
 	fs.BoolVar(&c.tree, "tree", false, "with -p: also attach to the processes each target already has below it")
+	fs.StringVar(&c.cgroup, "cgroup", "", "attach to every process of the cgroup v2 `DIR`, and to those that enter it later (a restarted service); run until stopped")
 	fs.StringArrayVarP(&c.events, "event", "e", nil, "events to count, comma-separated, repeatable (default task-clock)")
 	fs.BoolVar(&c.noFollow, "no-follow", false, "count the initial tasks only: no ptrace, new children are not counted")
 	fs.IntVarP(&interval, "interval", "i", 0, "print a report every `MS` milliseconds")
@@ -215,8 +217,12 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		c.argv = fs.Args()
 	}
 	switch {
-	case len(c.pids)+len(c.tids) == 0 && len(c.argv) == 0:
-		return nil, usagef("no target: give -p PID, -t TID or -- COMMAND (see perfprof -h)")
+	case len(c.pids)+len(c.tids) == 0 && len(c.argv) == 0 && c.cgroup == "":
+		return nil, usagef("no target: give -p PID, -t TID, --cgroup DIR or -- COMMAND (see perfprof -h)")
+	case c.cgroup != "" && len(c.argv) > 0:
+		return nil, usagef("give either --cgroup or a command, not both (the command %q would not be run)", c.argv[0])
+	case c.cgroup != "" && c.noFollow:
+		return nil, usagef("--cgroup and --no-follow do not go together: --cgroup attaches with ptrace")
 	case len(c.pids)+len(c.tids) > 0 && len(c.argv) > 0:
 		return nil, usagef("give either -p/-t or a command, not both (the command %q would not be run)", c.argv[0])
 	case c.tree && len(c.pids) == 0:

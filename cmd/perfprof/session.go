@@ -333,7 +333,14 @@ func (s *session) runFollow() int {
 	if c.json {
 		h.out = s.out
 	}
-	tr, err := follow.Start(follow.Options{Hooks: h, Log: log})
+	if c.cgroup != "" {
+		if err := checkCgroup(c.cgroup); err != nil {
+			s.errorf("%v", err)
+			return exitFailure
+		}
+	}
+	// With --cgroup the run goes on while the cgroup is empty.
+	tr, err := follow.Start(follow.Options{Hooks: h, Log: log, Linger: c.cgroup != ""})
 	if err != nil {
 		s.fail(err)
 		return exitFailure
@@ -370,18 +377,34 @@ func (s *session) runFollow() int {
 	type target struct {
 		id     int
 		thread bool
+		cgroup bool // from --cgroup: it may be gone already, that is no error
 	}
 	var targets []target
 	for _, p := range c.pids {
-		targets = append(targets, target{p, false})
+		targets = append(targets, target{p, false, false})
 	}
 	for _, t := range c.tids {
-		targets = append(targets, target{t, true})
+		targets = append(targets, target{t, true, false})
+	}
+	if c.cgroup != "" {
+		pids, err := cgroupPIDs(c.cgroup)
+		if err != nil {
+			s.errorf("--cgroup: %v", err)
+			tr.Close()
+			return exitFailure
+		}
+		for _, p := range pids {
+			if !traced(p) {
+				targets = append(targets, target{p, false, true})
+			}
+		}
 	}
 	for _, t := range targets {
 		a, err := tr.Attach(t.id, follow.AttachOptions{Thread: t.thread, Tree: c.tree}, arm)
 		if err != nil {
-			s.fail(err)
+			if !t.cgroup || !errors.Is(err, unix.ESRCH) {
+				s.fail(err)
+			}
 			continue
 		}
 		var re *perfevent.RingError
@@ -402,7 +425,7 @@ func (s *session) runFollow() int {
 		}
 		attached++
 	}
-	if attached == 0 {
+	if attached == 0 && c.cgroup == "" {
 		tr.Run()
 		tr.Wait()
 		if len(targets) > 1 {
@@ -421,10 +444,23 @@ func (s *session) runFollow() int {
 	}
 	tr.Run()
 	var stopping sync.Once
+	stopCgroup := func() {}
+	if c.cgroup != "" {
+		cgDone, cgStopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			s.followCgroup(c.cgroup, tr, arm, cgDone)
+			close(cgStopped)
+		}()
+		stopCgroup = func() { close(cgDone); <-cgStopped }
+	}
 	s.watch(func() {
-		stopping.Do(func() { sdNotify("STOPPING=1") })
+		stopping.Do(func() {
+			sdNotify("STOPPING=1")
+			stopCgroup() // no attach after the stop
+		})
 		tr.Stop()
 	}, forward, tr.Done())
+	stopping.Do(stopCgroup) // the run ended by itself
 	res := tr.Wait()
 	s.left = res.Stats.Left
 	return s.finish(res.Stats.Tasks, res.Stats.Forks, func() int {
