@@ -122,8 +122,14 @@ func TestDaemonSoak(t *testing.T) {
 	if maxRSS > warmRSS+4096 {
 		t.Errorf("RSS grew from %d to %d kB after the warm-up (bound: +4 MB)", warmRSS, maxRSS)
 	}
-	if total >= time.Minute && rssSlope > 1 {
-		t.Errorf("RSS grows %.2f MB a minute after the warm-up (bound: 1)", rssSlope)
+	// Over 20 s the collector's warm-up still shows (5 MB a minute was
+	// seen): a short run only catches a leak of more than 10 MB a minute.
+	slopeBound := 10.0
+	if total >= time.Minute {
+		slopeBound = 1
+	}
+	if rssSlope > slopeBound {
+		t.Errorf("RSS grows %.2f MB a minute after the warm-up (bound: %v)", rssSlope, slopeBound)
 	}
 	if maxFDs > warmFDs+32 {
 		t.Errorf("fds grew from %d to %d after the warm-up (bound: +32)", warmFDs, maxFDs)
