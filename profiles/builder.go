@@ -188,6 +188,7 @@ func (b *Builder) proc(t pidtree.Task, comm string) *Process {
 func (b *Builder) newProcess(t pidtree.Task, comm string, parent *symbol.Process) *Process {
 	p := &Process{PID: t.TGID, Comm: comm, Stacks: map[string]*Stack{}, Frames: b.frames, Values: make([]int64, len(b.events))}
 	p.sym = symbol.NewProcess(t.TGID, b.cache)
+	p.sym.ReloadOnMiss() // its mapping records may come after samples of another thread's ring
 	if parent != nil {
 		p.sym.LoadMapsSharing(parent)
 	} else {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // MmapEvent is a new mapping of a process, with the fields of a
@@ -66,7 +67,24 @@ type Process struct {
 	// maps may be shared with another Process (see LoadMapsSharing):
 	// never changed in place, only replaced.
 	maps []*procMap
+	// With reload (ReloadOnMiss), a miss makes p read /proc/PID/maps
+	// again; reloaded is when it last did.
+	reload   bool
+	reloaded time.Time
 }
+
+// ReloadOnMiss has Symbolize read /proc/PID/maps again when an address
+// falls in no mapping, at most every reloadGap: for a live process whose
+// mapping records may come after its samples.
+func (p *Process) ReloadOnMiss() {
+	p.mu.Lock()
+	p.reload = true
+	p.mu.Unlock()
+}
+
+// reloadGap is the least time between two reads of /proc/PID/maps after
+// misses (see Symbolize).
+const reloadGap = 50 * time.Millisecond
 
 // procMap is an executable mapping and what symbolizing in it needs.
 type procMap struct {
@@ -280,6 +298,9 @@ func (p *Process) Symbolize(addr uint64) Frame {
 		return k.Lookup(addr)
 	}
 	pm := p.mapAt(addr)
+	if pm == nil && p.reloadAfterMiss() {
+		pm = p.mapAt(addr)
+	}
 	if pm == nil {
 		return Frame{Addr: addr}
 	}
@@ -301,6 +322,32 @@ func (p *Process) Symbolize(addr uint64) Frame {
 		f.Offset = vaddr
 	}
 	return f
+}
+
+// reloadAfterMiss reads /proc/PID/maps again after an address no mapping
+// holds (with ReloadOnMiss), at most every reloadGap, and says whether it
+// did. The records
+// that tell p's mappings may lag behind its samples: they come in the
+// ring of the process's first thread, and another thread's ring may be
+// read first (a Go program's main goroutine runs on any thread). While
+// the process lives, /proc tells them.
+func (p *Process) reloadAfterMiss() bool {
+	now := time.Now()
+	p.mu.Lock()
+	if !p.reload || now.Sub(p.reloaded) < reloadGap {
+		p.mu.Unlock()
+		return false
+	}
+	p.reloaded = now
+	p.mu.Unlock()
+	// A process that exited (a zombie, or one held at its exit) has no
+	// mappings left: keep those known.
+	ms, err := readMaps(p.pid, true)
+	if err != nil || len(ms) == 0 {
+		return false
+	}
+	p.SetMaps(ms)
+	return true
 }
 
 // mapAt returns the mapping holding addr, or nil.

@@ -242,3 +242,26 @@ func TestProcessSharing(t *testing.T) {
 		t.Errorf("a process shares the mappings of one that differs")
 	}
 }
+
+// TestReloadOnMiss: with ReloadOnMiss, an address no mapping holds makes
+// the Process read /proc/PID/maps again (at most every reloadGap);
+// without, it stays unknown.
+func TestReloadOnMiss(t *testing.T) {
+	pc := uint64(reflect.ValueOf(TestReloadOnMiss).Pointer())
+	for _, reload := range []bool{false, true} {
+		p := NewProcess(os.Getpid(), NewCache()) // no mapping yet
+		if reload {
+			p.ReloadOnMiss()
+		}
+		f := p.Symbolize(pc)
+		if got := strings.HasSuffix(f.Func, "TestReloadOnMiss"); got != reload {
+			t.Errorf("reload %v: %#x symbolizes to %+v", reload, pc, f)
+		}
+		if reload {
+			p.Reset() // as an exec: the next miss within reloadGap does not read again
+			if f := p.Symbolize(pc); f.Func != "" {
+				t.Errorf("a second miss within %v read /proc again: %+v", reloadGap, f)
+			}
+		}
+	}
+}

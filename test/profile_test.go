@@ -323,11 +323,14 @@ func leafShares(prof *profile.Profile) (map[int64]map[string]float64, map[int64]
 // perfShares returns perf report's share of process pid's user-space
 // samples (in percent) in each function, from perf record's data file:
 // perf report gives shares of all the samples (perfprof's own too), made
-// here shares of the process's user-space ones.
-func perfShares(t *testing.T, data string, pid int64) map[string]float64 {
+// here shares of the process's user-space ones. Only the samples with
+// the command name comm count: a process perfprof launched ran
+// perfprof's own code before its exec, which perf samples and perfprof
+// does not.
+func perfShares(t *testing.T, data string, pid int64, comm string) map[string]float64 {
 	t.Helper()
 	out, err := exec.Command(testenv.Tool(t, "perf"), "report", "-i", data, "--stdio", "--sort", "sym", "--no-children",
-		"-g", "none", "--pid", strconv.FormatInt(pid, 10)).Output()
+		"-g", "none", "--pid", strconv.FormatInt(pid, 10), "--comms", comm).Output()
 	if err != nil {
 		t.Fatalf("perf report: %v", err)
 	}
@@ -390,7 +393,7 @@ func TestProfileMatchesPerf(t *testing.T) {
 	ours, comms := leafShares(prof)
 	hot := map[string]bool{}
 	for pid, fns := range ours {
-		theirs := perfShares(t, data, pid)
+		theirs := perfShares(t, data, pid, comms[pid])
 		if agree(t, pid, fns, theirs) == 0 {
 			t.Errorf("process %d (%s): no function compared", pid, comms[pid])
 		}
@@ -435,7 +438,7 @@ func TestProfileRealProgram(t *testing.T) {
 	if pid == 0 {
 		t.Fatalf("no python process in the profile: %v", comms)
 	}
-	if agree(t, pid, ours[pid], perfShares(t, data, pid)) == 0 {
+	if agree(t, pid, ours[pid], perfShares(t, data, pid, comms[pid])) == 0 {
 		t.Fatalf("no function with 2%% of process %d's samples in perf's report", pid)
 	}
 }
