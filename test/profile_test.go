@@ -101,15 +101,7 @@ func TestProfilePprof(t *testing.T) {
 			requires(t)
 			file := filepath.Join(t.TempDir(), "out.pb.gz")
 			h := hotProfile(t, ms, false, "hotgo-stripped", "--pprof", file)
-			f, err := os.Open(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			prof, err := profile.Parse(f)
-			if err != nil {
-				t.Fatalf("the profile does not parse: %v", err)
-			}
+			prof := readProfile(t, file)
 			if st := prof.SampleType; len(st) != 2 || st[1].Type != "cpu" || st[1].Unit != "nanoseconds" {
 				t.Errorf("sample types %v, want samples/count and cpu/nanoseconds", st)
 			}
@@ -269,16 +261,22 @@ func sameRun(t *testing.T, argv ...string) (*profile.Profile, string) {
 	if code := p.wait(60 * time.Second); code != 0 {
 		t.Fatalf("perf record -- perfprof: exit status %d\n%s", code, p.stderr())
 	}
-	f, err := os.Open(file)
+	return readProfile(t, file), data
+}
+
+// readProfile reads a pprof profile, which must parse.
+func readProfile(t *testing.T, path string) *profile.Profile {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	prof, err := profile.Parse(f)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s does not parse: %v", path, err)
 	}
-	return prof, data
+	return prof
 }
 
 // leafShares returns, for each pid of a profile, the share of its
@@ -470,15 +468,7 @@ func TestProfileDir(t *testing.T) {
 				t.Errorf("file %q in --pprof-dir (after %q)", e.Name(), last)
 			}
 			last = e.Name()
-			f, err := os.Open(filepath.Join(dir, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			prof, err := profile.Parse(f)
-			f.Close()
-			if err != nil {
-				t.Fatalf("%s: %v", e.Name(), err)
-			}
+			prof := readProfile(t, filepath.Join(dir, e.Name()))
 			if d := time.Duration(prof.DurationNanos); d <= 0 || d > 2*time.Second {
 				t.Errorf("%s: duration %v, want about an interval", e.Name(), d)
 			}
