@@ -106,6 +106,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	rows := c.opt.Snapshot()
 	n := len(c.opt.Events)
 	byComm := map[string][]float64{}
+	// By pid: the rows of one process's threads (--per-thread), and of
+	// two processes that had the same pid, make one series.
+	type proc struct {
+		comm    string
+		running bool
+		sum     []float64
+	}
+	byPID := map[int]*proc{}
 	c.mu.Lock()
 	now := c.opt.Now()
 	for _, r := range rows {
@@ -121,23 +129,42 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if !c.opt.PerPID || r.PID == 0 {
 			continue
 		}
-		if !r.Running {
-			at, ok := c.endAt[r.PID]
+		p := byPID[r.PID]
+		if p == nil {
+			p = &proc{comm: r.Comm, sum: make([]float64, n)}
+			byPID[r.PID] = p
+		}
+		if r.Running {
+			p.running, p.comm = true, r.Comm
+		}
+		for i := 0; i < n && i < len(r.Values); i++ {
+			p.sum[i] += c.value(i, r.Values[i].Raw)
+		}
+	}
+	for pid, p := range byPID {
+		if !p.running {
+			at, ok := c.endAt[pid]
 			if !ok {
 				at = now
-				c.endAt[r.PID] = at
+				c.endAt[pid] = at
 			}
 			if now.Sub(at) > c.opt.KeepEnded {
 				continue
 			}
+		} else {
+			delete(c.endAt, pid) // a pid used again
 		}
-		pid := strconv.Itoa(r.PID)
-		for i := 0; i < n && i < len(r.Values); i++ {
-			ch <- prometheus.MustNewConstMetric(c.procEvent, prometheus.CounterValue, c.value(i, r.Values[i].Raw), pid, r.Comm, c.opt.Events[i])
+		label := strconv.Itoa(pid)
+		for i, v := range p.sum {
+			ch <- prometheus.MustNewConstMetric(c.procEvent, prometheus.CounterValue, v, label, p.comm, c.opt.Events[i])
 		}
 	}
-	if c.opt.PerPID {
-		c.forgetLocked(rows, now)
+	// Processes the snapshot no longer has (folded) are forgotten: the
+	// map stays as small as the model.
+	for pid := range c.endAt {
+		if _, ok := byPID[pid]; !ok {
+			delete(c.endAt, pid)
+		}
 	}
 	c.mu.Unlock()
 	for comm, sum := range byComm {
@@ -183,24 +210,4 @@ func (c *Collector) commLocked(comm string) string {
 		return comm
 	}
 	return Other
-}
-
-// forgetLocked drops the end times of processes the snapshot no longer
-// has (folded): the map stays as small as the model. Precondition: c.mu
-// held.
-func (c *Collector) forgetLocked(rows []report.SnapshotRow, now time.Time) {
-	if len(c.endAt) == 0 {
-		return
-	}
-	seen := make(map[int]bool, len(rows))
-	for _, r := range rows {
-		if r.PID != 0 && !r.Running {
-			seen[r.PID] = true
-		}
-	}
-	for pid := range c.endAt {
-		if !seen[pid] {
-			delete(c.endAt, pid)
-		}
-	}
 }

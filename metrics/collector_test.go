@@ -62,6 +62,22 @@ perfprof_event_total{comm="sh",event="task-clock"} 0.5
 	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
 	}
+	// Two rows of one pid (a process's threads, or a pid used again):
+	// one series, their sum.
+	rows = append(rows, row(13, "cat", false, 5e8, 4))
+	want = `
+# HELP perfprof_process_event_total Events counted in each followed process (seconds for task-clock and cpu-clock).
+# TYPE perfprof_process_event_total counter
+perfprof_process_event_total{comm="cat",event="page-faults",pid="13"} 7
+perfprof_process_event_total{comm="cat",event="task-clock",pid="13"} 0.75
+perfprof_process_event_total{comm="nginx",event="page-faults",pid="10"} 5
+perfprof_process_event_total{comm="nginx",event="page-faults",pid="11"} 1
+perfprof_process_event_total{comm="nginx",event="task-clock",pid="10"} 2
+perfprof_process_event_total{comm="nginx",event="task-clock",pid="11"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), "perfprof_process_event_total"); err != nil {
+		t.Error(err)
+	}
 }
 
 // collectorOf is c restricted to the metric name, for testutil.ToFloat64.
