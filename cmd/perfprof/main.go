@@ -22,6 +22,7 @@ import (
 
 const usageText = `Usage: perfprof [options] -p PID[,PID...]
        perfprof [options] -t TID[,TID...]
+       perfprof [options] --cgroup DIR
        perfprof [options] -- COMMAND [ARGS...]
 
 Counts events for a process tree. Every child process and thread the
@@ -35,6 +36,8 @@ Examples:
   perfprof --json -- ./server                  one JSON object per line
   perfprof -N 10 -c 1 -e page-faults -- ./w    the first 10 sampled page faults, then stop
   perfprof -F 99 -g --pprof out.pb.gz -p 1234  a symbolized profile of every process (go tool pprof)
+  perfprof -D --pidfile /run/pp.pid -o pp.jsonl --json -i 10000 --listen 127.0.0.1:9464 -p 1234
+                                               a daemon, with Prometheus metrics (docs/daemon.md)
 
 Options:
 `
