@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -120,6 +121,25 @@ func (l reportLog) Write(p []byte) (int, error) {
 		l.out.table(func(w io.Writer) { io.WriteString(w, msg+"\n") })
 	}
 	return len(p), nil
+}
+
+// swapWriter is a writer whose destination can be swapped while others
+// write to it.
+type swapWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *swapWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+func (s *swapWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
 }
 
 // pidFile is a locked pid file (--pidfile): a daemon holds it locked

@@ -35,6 +35,7 @@ type session struct {
 	hupc  chan os.Signal // a daemon's SIGHUP: reopen the report (nil otherwise)
 	usr1c chan os.Signal // SIGUSR1: a report now
 	pid   *pidFile       // --pidfile, locked
+	msgs  *swapWriter    // stderr, which a daemon swaps for its report
 	tasks taskCounts     // for the metrics
 	pdir  *profileDir    // --pprof-dir
 
@@ -96,6 +97,10 @@ func hint(err error) string {
 
 func (s *session) run() int {
 	c := s.cfg
+	// Messages come from several goroutines (the ring owner's warnings),
+	// and a daemon redirects them once attached.
+	s.msgs = &swapWriter{w: s.stderr}
+	s.stderr = s.msgs
 	s.sigc, s.hupc, s.usr1c = setupSignals(len(c.argv) > 0, c.daemon)
 	defer func() {
 		for _, ch := range []chan os.Signal{s.sigc, s.hupc, s.usr1c} {
@@ -229,7 +234,10 @@ func (s *session) run() int {
 	} else {
 		code = s.runFollow()
 	}
-	if err := s.out.close(); err != nil {
+	err = s.out.close()
+	// A daemon's messages went into the report: not any more.
+	s.msgs.set(os.Stderr)
+	if err != nil {
 		s.errorf("write report: %v", writeReason(err))
 		code = exitFailure
 	}
@@ -582,7 +590,7 @@ func (s *session) attached() int {
 	}
 	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
 	if s.cfg.daemon && inDaemon() {
-		s.stderr = reportLog{s.out}
+		s.msgs.set(reportLog{s.out})
 		daemonReady()
 	}
 	return exitOK
