@@ -173,9 +173,20 @@ func TestRingOwnerRetireLive(t *testing.T) {
 	run()
 	defer func() { unix.Kill(pid, unix.SIGKILL); wait() }()
 	time.Sleep(100 * time.Millisecond) // faults of sh and of sleep's start
+	retireAndCheck(t, o, fd, n, true)
+}
+
+// retireAndCheck retires the ring of fd (a sampler), disabling its event
+// first if disable, and checks, once the owner read it to its end, that
+// it read as many samples (*n, the owner's count) as the event counted
+// page faults.
+func retireAndCheck(t *testing.T, o *ringOwner, fd int, n *int, disable bool) {
+	t.Helper()
 	got := make(chan [2]uint64, 1)
 	o.retire(fd, func() {
-		unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_DISABLE, 0)
+		if disable {
+			unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_DISABLE, 0)
+		}
 		var b [8]byte
 		unix.Read(fd, b[:])
 		unix.Close(fd)
@@ -246,17 +257,7 @@ func TestRingOwnerShortLived(t *testing.T) {
 	o.add(fd, ring, pid)
 	run()
 	wait()
-	got := make(chan [2]uint64, 1)
-	o.retire(fd, func() {
-		var b [8]byte
-		unix.Read(fd, b[:])
-		unix.Close(fd)
-		got <- [2]uint64{uint64(*n), binary.NativeEndian.Uint64(b[:])}
-	})
-	r := <-got
-	if r[0] == 0 || r[0] != r[1] {
-		t.Errorf("%d samples read of %d page faults", r[0], r[1])
-	}
+	retireAndCheck(t, o, fd, n, false)
 	if w := o.watched.Load(); w != 1 {
 		t.Errorf("%d rings put in the epoll set, want 1 (the first): the task was gone by the owner's round", w)
 	}

@@ -39,37 +39,7 @@ func inDaemon() bool { return os.Getenv(daemonEnv) != "" }
 // status 0) or ended (its exit status); it copies the daemon's standard
 // error to stderr until then.
 func startDaemon(stderr io.Writer) int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "perfprof: cannot start the daemon: %v\n", err)
-		return exitFailure
-	}
-	ready, readyW, err := os.Pipe()
-	if err != nil {
-		fmt.Fprintf(stderr, "perfprof: cannot start the daemon: %v\n", err)
-		return exitFailure
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		fmt.Fprintf(stderr, "perfprof: cannot start the daemon: %v\n", err)
-		return exitFailure
-	}
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		fmt.Fprintf(stderr, "perfprof: cannot start the daemon: %v\n", err)
-		return exitFailure
-	}
-	// Not a traced workload: the daemon is perfprof itself, and the
-	// tracer thread will live in it.
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), daemonEnv+"="+strconv.Itoa(daemonFD))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, errW
-	cmd.ExtraFiles = []*os.File{readyW}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	readyW.Close()
-	errW.Close()
-	null.Close()
+	cmd, ready, errR, err := spawnDaemon()
 	if err != nil {
 		fmt.Fprintf(stderr, "perfprof: cannot start the daemon: %v\n", err)
 		return exitFailure
@@ -93,6 +63,45 @@ func startDaemon(stderr io.Writer) int {
 		return code
 	}
 	return exitFailure // it ended, successfully, before it attached
+}
+
+// spawnDaemon starts perfprof again, with the same arguments, in a
+// session of its own, and returns it with the read ends of its pipe to
+// its starter and of its standard error.
+func spawnDaemon() (cmd *exec.Cmd, ready, errR *os.File, err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer null.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer readyW.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		ready.Close()
+		return nil, nil, nil, err
+	}
+	defer errW.Close()
+	// Not a traced workload: the daemon is perfprof itself, and the
+	// tracer thread will live in it.
+	cmd = exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), daemonEnv+"="+strconv.Itoa(daemonFD))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, errW
+	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		ready.Close()
+		errR.Close()
+		return nil, nil, nil, err
+	}
+	return cmd, ready, errR, nil
 }
 
 // daemonReady tells the starter that the daemon attached, and lets go of

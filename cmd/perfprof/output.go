@@ -226,16 +226,23 @@ func (o *output) flush() {
 		}
 		return
 	}
+	if o.flushOrDrop() {
+		o.recovered()
+	}
+}
+
+// flushOrDrop writes what w holds and says whether it could; if not, what
+// w holds is let go (bufio keeps its error) and counted (dropped), and
+// the next write tries again. Precondition: mu held, retry.
+func (o *output) flushOrDrop() bool {
 	held := o.w.Buffered()
 	if err := o.w.Flush(); err != nil {
-		// bufio keeps its error: what it holds is let go, and the next
-		// write tries again.
 		left := o.w.Buffered()
 		o.dropped(err, left, held-left)
 		o.w.Reset(o.dst)
-		return
+		return false
 	}
-	o.recovered()
+	return true
 }
 
 // dropped notes that n bytes of the report could not be written (err),
@@ -273,13 +280,9 @@ func (o *output) recovered() {
 	} else {
 		fmt.Fprintf(o.w, "perfprof: %s\n", msg)
 	}
-	if err := o.w.Flush(); err != nil {
-		left := o.w.Buffered()
-		o.dropped(err, left, 0)
-		o.w.Reset(o.dst)
-		return
+	if o.flushOrDrop() {
+		sdNotify("STATUS=")
 	}
-	sdNotify("STATUS=")
 }
 
 // line writes bytes already made: samples (with their own times), in one

@@ -162,18 +162,11 @@ func profPerfprof(cfg *config, ms int) *profCPURun {
 	defer os.Remove(rep)
 	argv := []string{cfg.perfprof, "-F", profFreq, "-g", "-e", events1, "--pprof", pb, "-o", rep,
 		"--", cfg.bin("cpuwrap"), cfg.script("hotfuncs"), strconv.Itoa(ms)}
-	res := runCmd(argv, cfg.timeout, nil)
-	if res.err != nil {
-		return &profCPURun{err: res.err}
-	}
-	run := &profCPURun{}
-	wrapMs, err := wrapCPU(res.stderr)
+	work, own, err := runWrapped(cfg, argv)
 	if err != nil {
-		run.err = err
-		return run
+		return &profCPURun{err: err}
 	}
-	run.workMs = wrapMs
-	run.cpuMs = float64(res.cpu.Microseconds())/1000 - wrapMs
+	run := &profCPURun{workMs: work, cpuMs: own}
 	if st, err := os.Stat(pb); err != nil || st.Size() == 0 {
 		run.err = fmt.Errorf("no pprof profile written: %v", err)
 		return run
@@ -227,18 +220,11 @@ func profPerf(cfg *config, ms int) *profCPURun {
 	defer os.Remove(data + ".old")
 	argv := []string{cfg.perf, "record", "-q", "-F", profFreq, "-g", "-e", events1, "-o", data,
 		"--", cfg.bin("cpuwrap"), cfg.script("hotfuncs"), strconv.Itoa(ms)}
-	res := runCmd(argv, cfg.timeout, nil)
-	if res.err != nil {
-		return &profCPURun{err: res.err}
-	}
-	run := &profCPURun{}
-	wrapMs, err := wrapCPU(res.stderr)
+	work, own, err := runWrapped(cfg, argv)
 	if err != nil {
-		run.err = err
-		return run
+		return &profCPURun{err: err}
 	}
-	run.workMs = wrapMs
-	run.recordMs = float64(res.cpu.Microseconds())/1000 - wrapMs
+	run := &profCPURun{workMs: work, recordMs: own}
 	rres := runCmd([]string{cfg.perf, "report", "-i", data, "--stdio", "--sort", "comm,pid,sym"}, cfg.timeout, nil)
 	if rres.err != nil {
 		run.err = rres.err
@@ -504,4 +490,19 @@ func (r *report) samplingProfiles(p *profilesResult) {
 func (p *profilesResult) firstMed(t int) float64 {
 	h, _, _ := p.medRSS(profRSSKey{t, true})
 	return h
+}
+
+// runWrapped runs argv, a tool running its workload under cpuwrap, and
+// returns the workload's CPU (cpuwrap's report) and the tool's own: its
+// rusage, which includes the workload it reaped, less the workload's; in
+// ms.
+func runWrapped(cfg *config, argv []string) (workMs, ownMs float64, err error) {
+	res := runCmd(argv, cfg.timeout, nil)
+	if res.err != nil {
+		return 0, 0, res.err
+	}
+	if workMs, err = wrapCPU(res.stderr); err != nil {
+		return 0, 0, err
+	}
+	return workMs, float64(res.cpu.Microseconds())/1000 - workMs, nil
 }

@@ -121,24 +121,37 @@ static inline void burn(long ms)
 	} while (el < target);
 }
 
-/* touch: map pages anonymous pages and write one byte to each (one page
- * fault per page; transparent huge pages are disabled on the range). */
-static inline void touch(long pages)
+/* page_size: the page size, 4096 if sysconf cannot tell. */
+static inline long page_size(void)
 {
 	long pg = sysconf(_SC_PAGESIZE);
+	return pg > 0 ? pg : 4096;
+}
+
+/* map_pages: len bytes of fresh private anonymous memory, without
+ * transparent huge pages: one page fault per page written. */
+static inline void *map_pages(size_t len)
+{
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		die_errno("mmap");
+	if (madvise(m, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)
+		die_errno("madvise");
+	return m;
+}
+
+/* touch: map pages anonymous pages and write one byte to each (one page
+ * fault per page). */
+static inline void touch(long pages)
+{
+	long pg = page_size();
 	size_t len;
 	volatile char *p;
 	void *m;
 	if (pages <= 0)
 		return;
-	if (pg <= 0)
-		pg = 4096;
 	len = (size_t)pages * (size_t)pg;
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		die_errno("mmap");
-	if (madvise(m, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)
-		die_errno("madvise");
+	m = map_pages(len);
 	p = m;
 	for (long i = 0; i < pages; i++)
 		p[(size_t)i * (size_t)pg] = (char)i;

@@ -56,16 +56,10 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		die_msg("usage: faultpages PAGES");
 	pages = parse_long(argv[1], "PAGES", 0, 1L << 30);
-	pg = sysconf(_SC_PAGESIZE);
-	if (pg <= 0)
-		pg = 4096;
+	pg = page_size();
 	chunk = pages < CHUNK_PAGES ? pages : CHUNK_PAGES;
 	len = (size_t)(chunk > 0 ? chunk : 1) * (size_t)pg;
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		die_errno("mmap");
-	if (madvise(m, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)
-		die_errno("madvise");
+	m = map_pages(len);
 	p = m;
 	fd = open_counter();
 	ru0 = faults_now();

@@ -34,15 +34,9 @@ int main(int argc, char **argv)
 		die_msg("usage: holdfaults THREADS SECONDS");
 	threads = parse_long(argv[1], "THREADS", 1, 100000);
 	secs = parse_long(argv[2], "SECONDS", 0, 3600);
-	page = sysconf(_SC_PAGESIZE);
-	if (page <= 0)
-		page = 4096;
+	page = page_size();
 	len = (size_t)(2 * threads) * (size_t)page;
-	region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (region == MAP_FAILED)
-		die_errno("mmap");
-	if (madvise(region, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)
-		die_errno("madvise");
+	region = map_pages(len);
 	if (!(tids = calloc((size_t)threads, sizeof *tids)))
 		die_errno("calloc");
 	if ((err = pthread_attr_init(&attr)) != 0 ||
