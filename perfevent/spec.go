@@ -308,3 +308,32 @@ func (e *SyntaxError) Error() string { return e.Msg }
 func syntaxErrorf(format string, args ...any) error {
 	return &SyntaxError{Msg: fmt.Sprintf(format, args...)}
 }
+
+// Unit says what an event's counts, and a sample's period, measure.
+type Unit uint8
+
+const (
+	// Count: events (page faults, cycles, tracepoint hits).
+	Count Unit = iota
+	// Nanoseconds: time on the CPU (the software clocks, cpu-clock and
+	// task-clock, with any modifier).
+	Nanoseconds
+)
+
+// String returns the unit as pprof names it: "count" or "nanoseconds".
+func (u Unit) String() string {
+	if u == Nanoseconds {
+		return "nanoseconds"
+	}
+	return "count"
+}
+
+// Unit says what the event measures, from its attr (not its name): every
+// consumer (the report, the writers, profiles, metrics) asks the Spec.
+func (s Spec) Unit() Unit {
+	if s.Attr.Type == unix.PERF_TYPE_SOFTWARE &&
+		(s.Attr.Config == unix.PERF_COUNT_SW_CPU_CLOCK || s.Attr.Config == unix.PERF_COUNT_SW_TASK_CLOCK) {
+		return Nanoseconds
+	}
+	return Count
+}

@@ -425,3 +425,31 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestUnit(t *testing.T) {
+	tests := []struct {
+		events string
+		want   Unit
+	}{
+		{"task-clock", Nanoseconds},
+		{"task-clock:u", Nanoseconds},
+		{"cpu-clock:k", Nanoseconds},
+		{"page-faults", Count},
+		{"cycles:u", Count},
+		{"r1a2", Count},
+	}
+	for _, tc := range tests {
+		specs, err := Parse(tc.events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := specs[0].Unit(); got != tc.want {
+			t.Errorf("%s: Unit() = %v, want %v", tc.events, got, tc.want)
+		}
+	}
+	// A fallback keeps the time unit of what it falls back to.
+	specs, _ := Parse("cycles:u")
+	if fb, ok := Fallback(specs[0]); !ok || fb.Unit() != Nanoseconds {
+		t.Errorf("Fallback(cycles:u) = %+v, %v: want a nanoseconds event", fb, ok)
+	}
+}
