@@ -92,7 +92,7 @@ func hint(err error) string {
 			return "run perfprof as root (ptrace needs CAP_SYS_PTRACE for processes that are not its children)"
 		}
 	}
-	return perfevent.Hint(err)
+	return eventHint(err)
 }
 
 func (s *session) run() int {
@@ -676,7 +676,7 @@ func (s *session) finish(tasks, forks, code int) int {
 	}
 	if failures > 0 {
 		s.warnf("%d %s followed without counters: %v", failures, pl(failures, "task was", "tasks were"), ferr)
-		if h := perfevent.Hint(ferr); h != "" {
+		if h := eventHint(ferr); h != "" {
 			s.errorf("hint: %s", h)
 		}
 	}
