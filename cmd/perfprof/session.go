@@ -147,7 +147,9 @@ func (s *session) run() int {
 	}
 	var fields []*perfevent.FieldDecoder
 	if c.sampling() {
-		if specs, fields, err = s.samplingSpecs(specs); err != nil {
+		opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
+			Watermark: c.ringWatermark(), RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
+		if specs, fields, err = perfevent.ResolveSampling(specs, opt); err != nil {
 			s.fail(err)
 			return exitFailure
 		}
@@ -252,73 +254,18 @@ func writeReason(err error) string {
 	return err.Error()
 }
 
-// samplingSpecs makes specs sample as the command line says, checks that
-// this machine can (a frequency above kernel.perf_event_max_sample_rate is
-// refused, for one), and returns the field decoders of the tracepoints.
-func (s *session) samplingSpecs(specs []perfevent.Spec) ([]perfevent.Spec, []*perfevent.FieldDecoder, error) {
-	c := s.cfg
-	opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
-		Watermark: c.ringWatermark(), RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
-	sampled, err := perfevent.Sampling(specs, opt)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := perfevent.Probe(sampled); err != nil {
-		// Before Linux 6.0 the kernel does not count lost records: the
-		// PERF_RECORD_LOST records are all there is.
-		opt.LostCount = false
-		var err2 error
-		if sampled, err2 = perfevent.Sampling(specs, opt); err2 != nil || perfevent.Probe(sampled) != nil {
-			return nil, nil, err
-		}
-	}
-	specs = sampled
-	fields := make([]*perfevent.FieldDecoder, len(specs))
-	for i, sp := range specs {
-		if sp.Attr.Type != unix.PERF_TYPE_TRACEPOINT {
-			continue
-		}
-		subsys, name, _ := strings.Cut(sp.Name, ":")
-		f, err := perfevent.ReadFormat(subsys, name)
-		if err != nil {
-			return nil, nil, err
-		}
-		fields[i] = perfevent.NewFieldDecoder(f)
-	}
-	return specs, fields, nil
-}
-
-// probe opens each event once on perfprof itself, so that an event this
-// machine lacks fails now, with a clear message, and not on every task.
-// cycles falls back to cpu-clock, as perf does.
+// probe checks each event on perfprof itself (perfevent.Resolve), warning
+// of each substitute.
 func (s *session) probe(specs []perfevent.Spec) ([]perfevent.Spec, error) {
-	for i := range specs {
-		err := perfevent.Probe(specs[i : i+1])
-		if err == nil {
-			continue
+	specs, subs, err := perfevent.Resolve(specs, os.Geteuid() != 0)
+	for _, sub := range subs {
+		if errors.Is(sub.Why, perfevent.ErrPermission) {
+			s.warnf("not allowed to count the kernel (kernel.perf_event_paranoid): counting %q", sub.To.Name)
+		} else {
+			s.warnf("%q not supported here, counting %q instead", sub.From.Name, sub.To.Name)
 		}
-		if errors.Is(err, perfevent.ErrPermission) && os.Geteuid() != 0 {
-			// What perf does: kernel.perf_event_paranoid >= 2 still
-			// lets a user count user space.
-			if u, ok := perfevent.UserOnly(specs[i]); ok && perfevent.Probe([]perfevent.Spec{u}) == nil {
-				s.warnf("not allowed to count the kernel (kernel.perf_event_paranoid): counting %q", u.Name)
-				specs[i] = u
-				continue
-			}
-		}
-		if errors.Is(err, perfevent.ErrNotSupported) {
-			if fb, ok := perfevent.Fallback(specs[i]); ok {
-				s.warnf("%q not supported here, counting %q instead", specs[i].Name, fb.Name)
-				specs[i] = fb
-				if err := perfevent.Probe(specs[i : i+1]); err != nil {
-					return nil, err
-				}
-				continue
-			}
-		}
-		return nil, err
 	}
-	return specs, nil
+	return specs, err
 }
 
 func quoteList(names []string) string {
