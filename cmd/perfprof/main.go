@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/metrics"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
@@ -396,11 +397,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		c.path = path
 	}
-	if c.daemon && !inDaemon() {
+	if c.daemon && !daemon.InDaemon() {
 		return startDaemon(stderr)
 	}
 	s := &session{cfg: c, stdout: stdout, stderr: stderr}
 	return s.run()
+}
+
+// startDaemon starts the daemon and waits until it has attached (exit
+// status 0) or ended (its exit status).
+func startDaemon(stderr io.Writer) int {
+	pid, status, err := daemon.Start(stderr)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "perfprof: cannot start the daemon: %v\n", err)
+		return exitFailure
+	case pid == 0:
+		return status
+	}
+	fmt.Fprintf(stderr, "perfprof: daemon %d attached\n", pid)
+	return exitOK
 }
 
 func lookPathReason(err error) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/perfevent"
 )
 
@@ -31,4 +32,17 @@ func eventHint(err error) string {
 		return "another tool holds the PMU exclusively; stop it or count software events"
 	}
 	return ""
+}
+
+// pidFileError says why --pidfile cannot be taken.
+func (s *session) pidFileError(err error) {
+	var be *daemon.BusyError
+	switch {
+	case !errors.As(err, &be):
+		s.errorf("%v", err)
+	case be.PID == "":
+		s.errorf("another perfprof is starting with the pid file %s: give another --pidfile", be.Path)
+	default:
+		s.errorf("perfprof %s is running with the pid file %s: stop it first (kill %s), or give another --pidfile", be.PID, be.Path, be.PID)
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
@@ -31,13 +32,13 @@ type session struct {
 	model *report.Model
 	names []string // the events' names, in -e order
 	out   *output
-	sigc  chan os.Signal // stop signals, caught from the start
-	hupc  chan os.Signal // a daemon's SIGHUP: reopen the report (nil otherwise)
-	usr1c chan os.Signal // SIGUSR1: a report now
-	pid   *pidFile       // --pidfile, locked
-	msgs  *swapWriter    // stderr, which a daemon swaps for its report
-	tasks taskCounts     // for the metrics
-	pdir  *profileDir    // --pprof-dir
+	sigc  chan os.Signal  // stop signals, caught from the start
+	hupc  chan os.Signal  // a daemon's SIGHUP: reopen the report (nil otherwise)
+	usr1c chan os.Signal  // SIGUSR1: a report now
+	pid   *daemon.PidFile // --pidfile, locked
+	msgs  *swapWriter     // stderr, which a daemon swaps for its report
+	tasks taskCounts      // for the metrics
+	pdir  *profileDir     // --pprof-dir
 
 	sampler  *sampler          // nil when counting
 	profiles *profiles.Builder // nil without --pprof, --folded, --top
@@ -110,13 +111,13 @@ func (s *session) run() int {
 		}
 	}()
 	if c.pidFile != "" {
-		pf, err := lockPidFile(c.pidFile)
+		pf, err := daemon.LockPidFile(c.pidFile)
 		if err != nil {
-			s.errorf("%v", err)
+			s.pidFileError(err)
 			return exitFailure
 		}
 		s.pid = pf
-		defer pf.remove()
+		defer pf.Remove()
 	}
 	if lim := raiseFileLimit(); c.verbose {
 		fmt.Fprintf(s.stderr, "RLIMIT_NOFILE %d\n", lim)
@@ -530,15 +531,15 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 // starter go (its messages go into the report from now on).
 func (s *session) attached() int {
 	if s.pid != nil {
-		if err := s.pid.write(os.Getpid()); err != nil {
+		if err := s.pid.Write(os.Getpid()); err != nil {
 			s.errorf("%v", err)
 			return exitFailure
 		}
 	}
 	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
-	if s.cfg.daemon && inDaemon() {
+	if s.cfg.daemon && daemon.InDaemon() {
 		s.msgs.set(reportLog{s.out})
-		daemonReady()
+		daemon.Ready()
 	}
 	return exitOK
 }
