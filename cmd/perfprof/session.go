@@ -119,7 +119,7 @@ func (s *session) run() int {
 		s.pid = pf
 		defer pf.Remove()
 	}
-	if lim := raiseFileLimit(); c.verbose {
+	if lim := perfevent.RaiseFileLimit(); c.verbose {
 		fmt.Fprintf(s.stderr, "RLIMIT_NOFILE %d\n", lim)
 	}
 	specs, err := perfevent.Parse(c.events...)
