@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -117,40 +115,6 @@ func daemonReady() {
 	}
 }
 
-// reportLog is where a daemon's messages go once it has no terminal: its
-// report, as lines (text) or "message" records (JSON). Each Write is one
-// message.
-type reportLog struct{ out *output }
-
-func (l reportLog) Write(p []byte) (int, error) {
-	msg := strings.TrimRight(string(p), "\n")
-	if l.out.json {
-		l.out.event(record{Type: "message", Message: strings.TrimPrefix(msg, "perfprof: ")})
-	} else {
-		l.out.table(func(w io.Writer) { io.WriteString(w, msg+"\n") })
-	}
-	return len(p), nil
-}
-
-// swapWriter is a writer whose destination can be swapped while others
-// write to it.
-type swapWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *swapWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *swapWriter) set(w io.Writer) {
-	s.mu.Lock()
-	s.w = w
-	s.mu.Unlock()
-}
-
 // pidFile is a locked pid file (--pidfile): a daemon holds it locked
 // (flock) for as long as it runs, so that a second one with the same file
 // refuses to start, and a file whose holder is gone (stale) is taken
@@ -219,22 +183,4 @@ func (p *pidFile) remove() {
 		}
 	}
 	p.f.Close()
-}
-
-// sdNotify sends state to systemd's notification socket, if the service
-// manager gave one ($NOTIFY_SOCKET): one datagram, as sd_notify(3) sends.
-func sdNotify(state string) {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return
-	}
-	if sock[0] == '@' { // an abstract socket
-		sock = "\x00" + sock[1:]
-	}
-	c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		return
-	}
-	defer c.Close()
-	c.Write([]byte(state))
 }
