@@ -59,8 +59,8 @@ func (s *session) metricStats() metrics.Stats {
 	fails, _ := s.set.Failures()
 	st := metrics.Stats{Tasks: s.set.Live(), Created: s.tasks.created.Load(), Ended: s.tasks.ended.Load(),
 		CounterFailures: fails, ReportFailures: s.out.Stats().WriteFailures}
-	if s.sampler != nil {
-		sm := s.sampler.Stats()
+	if s.samples != nil {
+		sm := s.samples.Stats()
 		st.Sampling = true
 		st.Samples, st.Lost = sm.Written, sm.Lost
 	}

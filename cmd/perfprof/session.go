@@ -42,7 +42,7 @@ type session struct {
 	tasks taskCounts       // for the metrics
 	pdir  *profileDir      // --pprof-dir
 
-	sampler  *stream.SampleWriter // nil when counting
+	samples  *stream.SampleWriter // nil when counting
 	profiles *profiles.Builder    // nil without --pprof, --folded, --top
 	limitc   chan struct{}        // closed when -N samples were written
 	start    time.Time
@@ -215,8 +215,8 @@ func (s *session) run() int {
 		if s.profiles != nil {
 			opt.Profiles = s.profiles
 		}
-		s.sampler = stream.NewSampleWriter(s.out, opt)
-		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order,
+		s.samples = stream.NewSampleWriter(s.out, opt)
+		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.samples, Order: c.order,
 			Watermark: c.ringWatermark() > 0}); err != nil {
 			s.fail(err)
 			return exitFailure
@@ -640,8 +640,8 @@ func (s *session) finish(tasks, forks, code int) int {
 	run.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	d := &run.Devices
 	d.Failures, d.FirstErr = s.set.Failures()
-	if s.sampler != nil {
-		run.Samples = s.sampler.Stats()
+	if s.samples != nil {
+		run.Samples = s.samples.Stats()
 		d.RingFailures, d.FirstRingErr, d.RingBytesPeak, _ = s.set.RingStats()
 	}
 	d.Late, d.Early = s.set.OrderStats()
