@@ -58,10 +58,11 @@ func (s *session) serveMetrics() (stop func(), err error) {
 func (s *session) metricStats() metrics.Stats {
 	fails, _ := s.set.Failures()
 	st := metrics.Stats{Tasks: s.set.Live(), Created: s.tasks.created.Load(), Ended: s.tasks.ended.Load(),
-		CounterFailures: fails, ReportFailures: s.out.writeFailures.Load()}
-	if s.sampler != nil {
+		CounterFailures: fails, ReportFailures: s.out.Stats().WriteFailures}
+	if s.samples != nil {
+		sm := s.samples.Stats()
 		st.Sampling = true
-		st.Samples, st.Lost = s.sampler.samples.Load(), s.sampler.lost.Load()
+		st.Samples, st.Lost = sm.Written, sm.Lost
 	}
 	return st
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/internal/sdnotify"
 	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
@@ -146,7 +147,7 @@ func (s *session) runNoFollow() int {
 		return code
 	}
 	s.watch(func() {
-		sdNotify("STOPPING=1")
+		sdnotify.Notify("STOPPING=1")
 		stop()
 	}, forward, done)
 	<-done

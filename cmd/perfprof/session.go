@@ -15,11 +15,14 @@ import (
 
 	"github.com/perfprof/perfprof/follow"
 	"github.com/perfprof/perfprof/internal/daemon"
+	"github.com/perfprof/perfprof/internal/sdnotify"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
 	"github.com/perfprof/perfprof/profiles"
 	"github.com/perfprof/perfprof/report"
+	"github.com/perfprof/perfprof/runstats"
+	"github.com/perfprof/perfprof/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,18 +34,18 @@ type session struct {
 	set   *profdev.Set
 	model *report.Model
 	names []string // the events' names, in -e order
-	out   *output
-	sigc  chan os.Signal  // stop signals, caught from the start
-	hupc  chan os.Signal  // a daemon's SIGHUP: reopen the report (nil otherwise)
-	usr1c chan os.Signal  // SIGUSR1: a report now
-	pid   *daemon.PidFile // --pidfile, locked
-	msgs  *swapWriter     // stderr, which a daemon swaps for its report
-	tasks taskCounts      // for the metrics
-	pdir  *profileDir     // --pprof-dir
+	out   *stream.Stream
+	sigc  chan os.Signal   // stop signals, caught from the start
+	hupc  chan os.Signal   // a daemon's SIGHUP: reopen the report (nil otherwise)
+	usr1c chan os.Signal   // SIGUSR1: a report now
+	pid   *daemon.PidFile  // --pidfile, locked
+	msgs  *stream.Messages // stderr, which a daemon swaps for its report
+	tasks taskCounts       // for the metrics
+	pdir  *profileDir      // --pprof-dir
 
-	sampler  *sampler          // nil when counting
-	profiles *profiles.Builder // nil without --pprof, --folded, --top
-	limitc   chan struct{}     // closed when -N samples were written
+	samples  *stream.SampleWriter // nil when counting
+	profiles *profiles.Builder    // nil without --pprof, --folded, --top
+	limitc   chan struct{}        // closed when -N samples were written
 	start    time.Time
 	left     int // tasks the tracer still held at its end (zombies left to the kernel)
 }
@@ -100,7 +103,7 @@ func (s *session) run() int {
 	c := s.cfg
 	// Messages come from several goroutines (the ring owner's warnings),
 	// and a daemon redirects them once attached.
-	s.msgs = &swapWriter{w: s.stderr}
+	s.msgs = stream.NewMessages(s.stderr)
 	s.stderr = s.msgs
 	s.sigc, s.hupc, s.usr1c = setupSignals(len(c.argv) > 0, c.daemon)
 	defer func() {
@@ -182,14 +185,14 @@ func (s *session) run() int {
 		}
 		defer stop()
 	}
-	s.out = newOutput(w, c.json, c.sampling())
+	opt := stream.Options{Events: specs, JSON: c.json, Queued: c.sampling()}
 	if c.daemon {
-		// SIGHUP reopens it: the output closes the first file then. A
+		// SIGHUP reopens it: the stream closes the first file then. A
 		// full disk does not stop a daemon: it writes again when it can.
-		s.out.path = c.output
-		s.out.file, _ = w.(*os.File)
-		s.out.retry = true
+		opt.Retry = true
+		opt.Reopen = func() (io.WriteCloser, error) { return openReport(c.output, true) }
 	}
+	s.out = stream.New(w, opt)
 	for _, sp := range specs {
 		s.names = append(s.names, sp.Name)
 	}
@@ -206,10 +209,17 @@ func (s *session) run() int {
 	s.set = profdev.NewSet(specs, sink)
 	s.set.CommOf = follow.Comm
 	if c.sampling() {
-		s.sampler = &sampler{out: s.out, names: s.names, fields: fields, json: c.json, wall: perfevent.MonotonicToWall(),
-			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf, profiles: s.profiles}
 		s.limitc = make(chan struct{})
-		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order,
+		opt := stream.SampleOptions{Fields: fields, Wall: perfevent.MonotonicToWall(), Limit: int64(c.exitN),
+			OnLimit: func() { close(s.limitc) },
+			OnLost: func(n int64) {
+				s.warnf("%d records lost so far: the rings were full (a larger -m, or a longer period)", n)
+			}}
+		if s.profiles != nil {
+			opt.Profiles = s.profiles
+		}
+		s.samples = stream.NewSampleWriter(s.out, opt)
+		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.samples, Order: c.order,
 			Watermark: c.ringWatermark() > 0}); err != nil {
 			s.fail(err)
 			return exitFailure
@@ -237,9 +247,9 @@ func (s *session) run() int {
 	} else {
 		code = s.runFollow()
 	}
-	err = s.out.close()
+	err = s.out.Close()
 	// A daemon's messages went into the report: not any more.
-	s.msgs.set(os.Stderr)
+	s.msgs.Redirect(os.Stderr)
 	if err != nil {
 		s.errorf("write report: %v", writeReason(err))
 		code = exitFailure
@@ -411,7 +421,7 @@ func (s *session) runFollow() int {
 	}
 	s.watch(func() {
 		stopping.Do(func() {
-			sdNotify("STOPPING=1")
+			sdnotify.Notify("STOPPING=1")
 			stopCgroup() // no attach after the stop
 		})
 		tr.Stop()
@@ -497,7 +507,7 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 		case <-s.hupc:
 			// logrotate moved the report (create), or not (copytruncate):
 			// what was written is in the old file, what comes in the new.
-			if err := s.out.reopen(); err != nil {
+			if err := s.out.Reopen(); err != nil {
 				s.errorf("cannot reopen the report: %v", err)
 			}
 		case <-s.usr1c:
@@ -536,9 +546,9 @@ func (s *session) attached() int {
 			return exitFailure
 		}
 	}
-	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	sdnotify.Notify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
 	if s.cfg.daemon && daemon.InDaemon() {
-		s.msgs.set(reportLog{s.out})
+		s.msgs.Redirect(s.out.MessageWriter())
 		daemon.Ready()
 	}
 	return exitOK
@@ -557,12 +567,12 @@ func openReport(path string, appendTo bool) (*os.File, error) {
 func (s *session) report(final bool) {
 	if !final && s.cfg.top {
 		s.set.DrainRings() // at a watermark, they may hold samples of this interval
-		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
+		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	if s.pdir != nil {
 		s.cutProfile(time.Now())
 	}
-	writeReport(s.out, s.names, s.model.Report(s.set.Read, final), time.Since(s.start))
+	s.out.Report(s.model.Report(s.set.Read, final), time.Since(s.start))
 }
 
 // finish prints the final report and the summary, and returns code.
@@ -572,59 +582,32 @@ func (s *session) finish(tasks, forks, code int) int {
 		code = exitFailure
 	}
 	s.report(true)
-	failures, ferr := s.set.Failures()
-	elapsed := time.Since(s.start)
+	run := runstats.Run{Tasks: runstats.Tasks{Followed: tasks, Created: forks, Left: s.left}, Elapsed: time.Since(s.start)}
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru) // perfprof's own threads, not the workload's
-	cpu := ru.Utime.Nano() + ru.Stime.Nano()
-	var samples, lost, ringBytes int64
-	var ringFailures int
-	var ringErr error
-	if s.sampler != nil {
-		samples, lost = s.sampler.samples.Load(), s.sampler.lost.Load()
-		ringFailures, ringErr, ringBytes, _ = s.set.RingStats()
+	run.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d := &run.Devices
+	d.Failures, d.FirstErr = s.set.Failures()
+	if s.samples != nil {
+		run.Samples = s.samples.Stats()
+		d.RingFailures, d.FirstRingErr, d.RingBytesPeak, _ = s.set.RingStats()
 	}
-	late, early := s.set.OrderStats()
-	if s.cfg.json {
-		d := elapsed.Nanoseconds()
-		sum := record{Type: "summary",
-			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left}
-		if s.sampler != nil {
-			sum.Samples, sum.Lost, sum.RingFailures, sum.RingBytes = &samples, &lost, &ringFailures, &ringBytes
-			if s.cfg.order {
-				sum.LateSamples = &late
-			}
-		}
-		s.out.emit([]record{sum})
-	} else {
-		s.out.table(func(w io.Writer) {
-			fmt.Fprintf(w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed, perfprof used %.3f s CPU\n",
-				tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
-				failures, pl(failures, "failure", "failures"), elapsed.Seconds(), float64(cpu)/1e9)
-			if s.sampler != nil {
-				fmt.Fprintf(w, " %d %s, %d lost, %d %s without a ring, %s of rings at most",
-					samples, pl(int(samples), "sample", "samples"), lost, ringFailures, pl(ringFailures, "task", "tasks"), bytesString(ringBytes))
-				if s.cfg.order {
-					fmt.Fprintf(w, ", %d out of order", late)
-				}
-				fmt.Fprintln(w)
-			}
-			fmt.Fprintln(w)
-		})
-	}
-	if late > 0 {
+	d.Late, d.Early = s.set.OrderStats()
+	run.Report = s.out.Stats()
+	s.out.Summary(run, s.cfg.order)
+	if d.Late > 0 {
 		why := fmt.Sprintf("the kernel wrote them more than %d ms after their time", profdev.OrderWindow/1_000_000)
-		if early > 0 {
-			why = fmt.Sprintf("%d %s written before their time, %d MiB of samples being held", early, pl(int(early), "was", "were"), profdev.OrderLimit>>20)
+		if d.Early > 0 {
+			why = fmt.Sprintf("%d %s written before their time, %d MiB of samples being held", d.Early, pl(int(d.Early), "was", "were"), profdev.OrderLimit>>20)
 		}
-		s.warnf("%d %s written out of time order: %s", late, pl(int(late), "sample was", "samples were"), why)
+		s.warnf("%d %s written out of time order: %s", d.Late, pl(int(d.Late), "sample was", "samples were"), why)
 	}
-	if ringFailures > 0 {
-		s.warnf("%d %s followed without a ring (counted, not sampled): %v", ringFailures, pl(ringFailures, "task was", "tasks were"), ringErr)
+	if d.RingFailures > 0 {
+		s.warnf("%d %s followed without a ring (counted, not sampled): %v", d.RingFailures, pl(d.RingFailures, "task was", "tasks were"), d.FirstRingErr)
 	}
-	if failures > 0 {
-		s.warnf("%d %s followed without counters: %v", failures, pl(failures, "task was", "tasks were"), ferr)
-		if h := eventHint(ferr); h != "" {
+	if d.Failures > 0 {
+		s.warnf("%d %s followed without counters: %v", d.Failures, pl(d.Failures, "task was", "tasks were"), d.FirstErr)
+		if h := eventHint(d.FirstErr); h != "" {
 			s.errorf("hint: %s", h)
 		}
 	}
@@ -636,14 +619,6 @@ func pl(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// bytesString says n bytes in KiB or MiB.
-func bytesString(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // profileSink hands the set's devices to the report model and to the
@@ -693,7 +668,7 @@ func (s *session) writeProfiles() bool {
 	})
 	write(c.foldedFile, func(w io.Writer) error { return profiles.WriteFolded(w, procs) })
 	if c.top {
-		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
+		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	return ok
 }
