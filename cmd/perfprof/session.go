@@ -196,7 +196,7 @@ func (s *session) run() int {
 	for _, sp := range specs {
 		s.names = append(s.names, sp.Name)
 	}
-	s.model = report.NewModel(report.Options{Events: s.names, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
+	s.model = report.NewModel(report.Options{Events: specs, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
 	var sink profdev.Sink = s.model
 	if c.profiles() {
 		events := make([]profiles.Event, len(s.names))
