@@ -13,9 +13,9 @@ const (
 	ProtExec  = 0x4
 )
 
-// deletedSuffix is what the kernel appends to the path of a mapped file
+// DeletedSuffix is what the kernel appends to the path of a mapped file
 // that was unlinked.
-const deletedSuffix = " (deleted)"
+const DeletedSuffix = " (deleted)"
 
 // Mapping is one line of /proc/PID/maps.
 type Mapping struct {
@@ -124,7 +124,7 @@ func ParseMapsLine(line string) (Mapping, error) {
 	// to the end of the line, spaces included.
 	path := strings.TrimLeft(rest, " \t")
 	if m.Inode != 0 || strings.HasPrefix(path, "/") {
-		if p, ok := strings.CutSuffix(path, deletedSuffix); ok {
+		if p, ok := strings.CutSuffix(path, DeletedSuffix); ok {
 			path, m.Deleted = p, true
 		}
 	}
