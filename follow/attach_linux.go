@@ -126,7 +126,7 @@ func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, er
 		if aerr != nil && a.ArmErr == nil {
 			a.ArmErr = aerr
 		}
-		a.TIDs = append(a.TIDs, n.PID)
+		a.TIDs = append(a.TIDs, n.TID)
 	}
 	return a, nil
 }

@@ -229,31 +229,31 @@ func (t *Tracer) start(c *pidtree.Node) {
 	}
 	if parent == nil {
 		t.tree.Complete(c)
-		t.release(c, c.PID, 0)
+		t.release(c, c.TID, 0)
 		return
 	}
 	// Even a child let go at once (born while stopping) is reported and
 	// gets its counters: every fork event has its record.
 	if !c.Prelaunch {
 		t.stats.Forks++
-		ev := ForkEvent{Task: c.Task(), Kind: ForkKind(c.Kind), ParentTID: parent.PID}
+		ev := ForkEvent{Task: c.Task(), Kind: ForkKind(c.Kind), ParentTID: parent.TID}
 		devs, err := t.opt.Hooks.Fork(ev, parent.Devs)
 		for _, d := range devs {
 			t.tree.Link(c, d)
 		}
 		if err != nil {
 			t.stats.ForkFailures++
-			t.logf("  CLONE devices for %d: %v", c.PID, err)
+			t.logf("  CLONE devices for %d: %v", c.TID, err)
 		}
 	}
 	t.tree.Complete(c)
 	if c.Prelaunch || c.Detach {
 		// A task of the launch stub, not of the workload (the exec that
 		// starts the workload ends it), or one born while stopping.
-		t.release(c, c.PID, 0)
+		t.release(c, c.TID, 0)
 		return
 	}
-	t.cont(c.PID, 0)
+	t.cont(c.TID, 0)
 }
 
 // execed handles PTRACE_EVENT_EXEC on pid.
@@ -295,7 +295,7 @@ func (t *Tracer) execed(pid int) {
 
 // exited handles the reaping of a followed task.
 func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
-	pid := n.PID
+	pid := n.TID
 	if t.log != nil {
 		if ws.Exited() {
 			t.logf("EXIT %d code %d", pid, ws.ExitStatus())
@@ -314,7 +314,7 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 		// Announced by its parent, killed before its first stop.
 		t.stats.Tasks++
 		t.stats.Forks++
-		t.opt.Hooks.Died(ForkEvent{Task: n.Task(), Kind: ForkKind(n.Kind), ParentTID: n.Parent.PID}, ws)
+		t.opt.Hooks.Died(ForkEvent{Task: n.Task(), Kind: ForkKind(n.Kind), ParentTID: n.Parent.TID}, ws)
 	default:
 		// Killed in its first stop before its parent's event came: the
 		// event may still come, and must not make a new task of it. Its
@@ -350,13 +350,13 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 // child whose parent process is the killed task's is announced now.
 func (t *Tracer) adoptOrphans(dead *pidtree.Node) {
 	for _, c := range append([]*pidtree.Node(nil), t.waiting...) {
-		st, err := readStat(c.PID)
+		st, err := readStat(c.TID)
 		if err != nil || st.PPID != dead.TGID {
 			continue
 		}
-		t.logf("ORPHAN %d of %d", c.PID, dead.PID)
-		t.tree.Announce(dead, c.PID)
-		c.TGID, c.PPID, c.Kind = c.PID, dead.TGID, uint8(Fork)
+		t.logf("ORPHAN %d of %d", c.TID, dead.TID)
+		t.tree.Announce(dead, c.TID)
+		c.TGID, c.PPID, c.Kind = c.TID, dead.TGID, uint8(Fork)
 		c.Proc, c.ParentProc = t.newProc(), dead.Proc
 		t.dropWaiting(c)
 		t.start(c)

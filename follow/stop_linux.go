@@ -40,8 +40,8 @@ func (t *Tracer) beginStop() {
 				killed[pid] = true
 				unix.Kill(pid, unix.SIGKILL)
 				t.logf("  KILL %d", pid)
-			} else if n.TGID == 0 && n.PID > 0 {
-				unix.Tgkill(n.PID, n.PID, unix.SIGKILL)
+			} else if n.TGID == 0 && n.TID > 0 {
+				unix.Tgkill(n.TID, n.TID, unix.SIGKILL)
 			}
 			continue
 		}
@@ -50,8 +50,8 @@ func (t *Tracer) beginStop() {
 			// It traps at once (or never, if it is already exiting: then
 			// its death comes instead). A task in group-stop traps too,
 			// and is detached still stopped.
-			err := interrupt(n.PID)
-			t.logf("  INTERRUPT %d (%v)", n.PID, errOrOK(err))
+			err := interrupt(n.TID)
+			t.logf("  INTERRUPT %d (%v)", n.TID, errOrOK(err))
 		case pidtree.NewStopped:
 			// Held in its first stop; its parent's event detaches it.
 		case pidtree.Announced:
@@ -83,18 +83,18 @@ func (t *Tracer) armGrace() {
 func (t *Tracer) graceCheck() {
 	t.graceTimer = nil
 	for _, n := range t.tree.Nodes() {
-		st, err := readStat(n.PID)
+		st, err := readStat(n.TID)
 		switch {
 		case err != nil || st.State == 'Z' || st.State == 'X':
 			// Gone, or a zombie the kernel releases when we exit.
-			t.logf("  LEAVE %d (zombie or gone)", n.PID)
+			t.logf("  LEAVE %d (zombie or gone)", n.TID)
 			t.forget(n)
 		case n.Workload:
-			unix.Tgkill(n.TGID, n.PID, unix.SIGKILL)
+			unix.Tgkill(n.TGID, n.TID, unix.SIGKILL)
 		case n.Phase == pidtree.NewStopped:
-			t.release(n, n.PID, 0)
+			t.release(n, n.TID, 0)
 		case n.Phase == pidtree.Running:
-			interrupt(n.PID)
+			interrupt(n.TID)
 		}
 	}
 	if t.tree.Len() > 0 {
