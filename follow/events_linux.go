@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
@@ -225,7 +226,7 @@ func (t *Tracer) groupStop(n *pidtree.Node, pid int, sig unix.Signal) {
 func (t *Tracer) start(c *pidtree.Node) {
 	parent := c.Parent
 	if !c.Prelaunch {
-		t.stats.Tasks++
+		t.counts.followed.Add(1)
 	}
 	if parent == nil {
 		t.tree.Complete(c)
@@ -235,7 +236,7 @@ func (t *Tracer) start(c *pidtree.Node) {
 	// Even a child let go at once (born while stopping) is reported and
 	// gets its counters: every fork event has its record.
 	if !c.Prelaunch {
-		t.stats.Forks++
+		t.counts.created.Add(1)
 		ev := ForkEvent{Task: c.Task(), Kind: ForkKind(c.Kind), ParentTID: parent.TID}
 		devs, err := t.opt.Hooks.Fork(ev, parent.Devs)
 		for _, d := range devs {
@@ -271,6 +272,7 @@ func (t *Tracer) execed(pid int) {
 		// old leader is gone without an exit report of its own.
 		if n := t.tree.Find(old); n != nil {
 			if leader := t.tree.Find(pid); leader != nil {
+				t.counts.ended.Add(1)
 				t.opt.Hooks.Exit(ExitEvent{Task: leader.Task()}, leader.Devs)
 			}
 			t.tree.Rekey(n, pid)
@@ -304,6 +306,7 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 		}
 	}
 	t.stats.Exits++
+	t.counts.ended.Add(1)
 	if ws.Signaled() && len(t.waiting) > 0 {
 		t.adoptOrphans(n)
 	}
@@ -312,16 +315,16 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 		t.opt.Hooks.Exit(ExitEvent{Task: n.Task(), Status: ws}, n.Devs)
 	case n.Parent != nil:
 		// Announced by its parent, killed before its first stop.
-		t.stats.Tasks++
-		t.stats.Forks++
+		t.counts.followed.Add(1)
+		t.counts.created.Add(1)
 		t.opt.Hooks.Died(ForkEvent{Task: n.Task(), Kind: ForkKind(n.Kind), ParentTID: n.Parent.TID}, ws)
 	default:
 		// Killed in its first stop before its parent's event came: the
 		// event may still come, and must not make a new task of it. Its
 		// process was read at its first stop; a thread of another
 		// process can only come from clone.
-		t.stats.Tasks++
-		t.stats.Forks++
+		t.counts.followed.Add(1)
+		t.counts.created.Add(1)
 		ev := ForkEvent{Task: n.Task()}
 		if ev.Proc = t.procOf(ev.TGID); ev.Proc == 0 || !ev.Thread() {
 			ev.Proc = t.newProc()
@@ -350,7 +353,7 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 // child whose parent process is the killed task's is announced now.
 func (t *Tracer) adoptOrphans(dead *pidtree.Node) {
 	for _, c := range append([]*pidtree.Node(nil), t.waiting...) {
-		st, err := readStat(c.TID)
+		st, err := procfs.ReadStat(c.TID)
 		if err != nil || st.PPID != dead.TGID {
 			continue
 		}

@@ -3,6 +3,7 @@ package follow
 import (
 	"time"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +17,7 @@ const graceDelay = 300 * time.Millisecond
 // stopped). It returns at once; Wait tells when it is done. Stop may be
 // called from any goroutine, any number of times.
 func (t *Tracer) Stop() {
-	t.stopOnce.Do(func() { t.post(t.beginStop) })
+	t.stopOnce.Do(func() { t.post(stopRequest{}) })
 }
 
 // beginStop lets go of everything. Precondition: on the tracer thread.
@@ -73,7 +74,7 @@ func (t *Tracer) armGrace() {
 		select {
 		case <-t.done:
 			return
-		case t.reqs <- request{fn: t.graceCheck, reply: make(chan struct{}, 1)}:
+		case t.reqs <- graceRequest{}:
 		}
 		t.wake()
 	})
@@ -83,9 +84,9 @@ func (t *Tracer) armGrace() {
 func (t *Tracer) graceCheck() {
 	t.graceTimer = nil
 	for _, n := range t.tree.Nodes() {
-		st, err := readStat(n.TID)
+		st, err := procfs.ReadStat(n.TID)
 		switch {
-		case err != nil || st.State == 'Z' || st.State == 'X':
+		case err != nil || st.Zombie():
 			// Gone, or a zombie the kernel releases when we exit.
 			t.logf("  LEAVE %d (zombie or gone)", n.TID)
 			t.forget(n)
@@ -116,7 +117,7 @@ const forwardWindow = time.Second
 // called from any goroutine. Without a workload, or once it exited or the
 // tracer is stopping, it does nothing.
 func (t *Tracer) Forward(sig unix.Signal, at time.Time) {
-	t.post(func() { t.forward(sig, at) })
+	t.post(forwardRequest{sig: sig, at: at})
 }
 
 // forward runs on the tracer thread.
