@@ -61,7 +61,7 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 				}
 				set := profdev.NewSet(specs, report.NewModel(report.Options{Events: names}))
 				set.FollowChildren()
-				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set, tasks: &taskCounts{}}})
+				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set}})
 				if err != nil {
 					b.Fatal(err)
 				}
