@@ -472,15 +472,7 @@ func (s *session) runFollow() int {
 	res := tr.Wait()
 	ts := tr.RunStats()
 	s.left = ts.Left
-	return s.finish(ts.Followed, ts.Created, func() int {
-		switch {
-		case res.HaveWorkload && res.Workload.Signaled():
-			return 128 + int(res.Workload.Signal())
-		case res.HaveWorkload:
-			return res.Workload.ExitStatus()
-		}
-		return exitOK
-	}())
+	return s.finish(ts.Followed, ts.Created, exitCode(res))
 }
 
 // skipped warns of a process below target that --tree could not attach:

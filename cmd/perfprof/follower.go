@@ -8,6 +8,8 @@ import (
 	"github.com/perfprof/perfprof/follow"
 )
 
+// The words and numbers cmd takes from package follow.
+
 // attachReason says to users why an attach failed: from the Cause of a
 // *follow.AttachError, else the error itself.
 func attachReason(err error) string {
@@ -41,4 +43,16 @@ func attachMessage(err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("attach to %d: %s", ae.PID, attachReason(ae))
+}
+
+// exitCode is perfprof's exit status for a run that ended with res: the
+// workload's (128+N if signal N killed it), or 0 without a workload.
+func exitCode(res follow.Result) int {
+	switch {
+	case res.HaveWorkload && res.Workload.Signaled():
+		return 128 + int(res.Workload.Signal())
+	case res.HaveWorkload:
+		return res.Workload.ExitStatus()
+	}
+	return exitOK
 }
