@@ -68,8 +68,7 @@ type Tracer struct {
 	graceTimer *time.Timer
 	workload   int
 	procs      procIDs
-	stats      Stats // but Tasks, Forks and Ended, which are in counts
-	counts     taskCounts
+	stats      Stats // but Tasks, Forks and Ended: those are counts'
 	lastYield  time.Time
 	// sigSeen[sig] is when a task of the workload's process last stopped
 	// to take delivery of sig (see Forward).
@@ -77,6 +76,9 @@ type Tracer struct {
 
 	// written by the tracer goroutine before done is closed
 	result Result
+
+	// written by the tracer goroutine, read by RunStats from any
+	counts taskCounts
 
 	running  atomic.Bool
 	stopOnce sync.Once
