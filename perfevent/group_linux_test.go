@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -596,29 +597,6 @@ func TestLargeGroupOrder(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	for _, tc := range []struct {
-		line  string
-		state byte
-		flags uint64
-		ok    bool
-	}{
-		{"4242 (sleep) S 1 4242 4242 0 -1 4194560 120 0 0 0 0 0 0 0 20 0 1 0\n", 'S', 4194560, true},
-		// A comm with spaces and parentheses: the fields start after the last ')'.
-		{"4243 (a) Z 1 2 3 (b) R 5 6 7 8 9 10 11 12 13) Z 1 4243 4243 0 -1 4227148 0 0\n", 'Z', 4227148, true},
-		{"4244 (x y) R 1 4244 4244 34816 4244 4 1 2 3\n", 'R', 4, true},
-		{"4245 (trunc) S 1 2 3 4\n", 0, 0, false},
-		{"4246 (bad) S 1 2 3 4 5 flags\n", 0, 0, false},
-		{"4247 no parens S 1 2 3 4 5 6\n", 0, 0, false},
-		{"", 0, 0, false},
-	} {
-		state, flags, ok := parseStat([]byte(tc.line))
-		if state != tc.state || flags != tc.flags || ok != tc.ok {
-			t.Errorf("parseStat(%q) = %q, %d, %v; want %q, %d, %v", tc.line, state, flags, ok, tc.state, tc.flags, tc.ok)
-		}
-	}
-}
-
 // startChild starts a child that blocks, and returns it with cleanup
 // registered. kill makes it a zombie: killed but not reaped.
 func startChild(t *testing.T) (pid int, kill func()) {
@@ -665,8 +643,7 @@ func TestTaskEnd(t *testing.T) {
 	}
 	pid, kill := startChild(t)
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if st, _, ok := parseStat(b); err == nil && ok && st == 'S' {
+		if st, err := procfs.ReadStat(pid); err == nil && st.State == 'S' {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -678,11 +655,10 @@ func TestTaskEnd(t *testing.T) {
 		t.Errorf("taskEnd(sleeping child) = %q, want none", why)
 	}
 	kill()
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	st, flags, _ := parseStat(b)
-	t.Logf("zombie: state %c, flags %#x", st, flags)
-	if st != 'Z' || flags&pfExiting == 0 {
-		t.Errorf("zombie %d: state %q flags %#x, want Z with PF_EXITING", pid, st, flags)
+	st, _ := procfs.ReadStat(pid)
+	t.Logf("zombie: state %c, flags %#x", st.State, st.Flags)
+	if st.State != 'Z' || st.Flags&pfExiting == 0 {
+		t.Errorf("zombie %d: state %q flags %#x, want Z with PF_EXITING", pid, st.State, st.Flags)
 	}
 	if why := taskEnd(pid); why != "the task has exited" {
 		t.Errorf("taskEnd(zombie) = %q, want the task has exited", why)

@@ -57,7 +57,7 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 				done += n
 				set := profdev.NewSet(specs, report.NewModel(report.Options{Events: specs}))
 				set.FollowChildren()
-				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set, tasks: &taskCounts{}}})
+				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set}})
 				if err != nil {
 					b.Fatal(err)
 				}

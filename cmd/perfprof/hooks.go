@@ -13,15 +13,13 @@ import (
 // exit it records them. Every method runs on the tracer goroutine, on the
 // stop path.
 type hooks struct {
-	set   *profdev.Set
-	out   *stream.Stream // nil unless task events are written (--json)
-	tasks *taskCounts    // created and ended, for the metrics
+	set *profdev.Set
+	out *stream.Stream // nil unless task events are written (--json)
 }
 
 var _ follow.Hooks = (*hooks)(nil)
 
 func (h *hooks) Fork(ev follow.ForkEvent, parent []pidtree.Device) ([]pidtree.Device, error) {
-	h.tasks.created.Add(1)
 	if h.out != nil {
 		h.fork(ev)
 	}
@@ -37,8 +35,6 @@ func (h *hooks) Exec(ev follow.ExecEvent, devs []pidtree.Device) {
 }
 
 func (h *hooks) Died(ev follow.ForkEvent, ws unix.WaitStatus) {
-	h.tasks.created.Add(1)
-	h.tasks.ended.Add(1)
 	if h.out == nil {
 		return
 	}
@@ -47,7 +43,6 @@ func (h *hooks) Died(ev follow.ForkEvent, ws unix.WaitStatus) {
 }
 
 func (h *hooks) Exit(ev follow.ExitEvent, devs []pidtree.Device) {
-	h.tasks.ended.Add(1)
 	h.set.Exit(ev.Status, devs)
 	if h.out != nil {
 		h.out.Exit(ev.Task, ev.Status)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/perfprof/perfprof/metrics"
@@ -13,12 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// taskCounts counts the tasks the tracer saw created and ended, for the
-// metrics (hooks, on the tracer goroutine).
-type taskCounts struct {
-	created, ended atomic.Int64
-}
 
 // serveMetrics listens on --listen's address and serves the run's metrics
 // at /metrics, from now until stop is called. The listener is opened
@@ -57,8 +50,11 @@ func (s *session) serveMetrics() (stop func(), err error) {
 // metricStats are the run's own figures for the metrics.
 func (s *session) metricStats() metrics.Stats {
 	fails, _ := s.set.Failures()
-	st := metrics.Stats{Tasks: s.set.Live(), Created: s.tasks.created.Load(), Ended: s.tasks.ended.Load(),
-		CounterFailures: fails, ReportFailures: s.out.Stats().WriteFailures}
+	st := metrics.Stats{Tasks: s.set.Live(), CounterFailures: fails, ReportFailures: s.out.Stats().WriteFailures}
+	if tasks := s.tasks.Load(); tasks != nil {
+		t := (*tasks)()
+		st.Created, st.Ended = int64(t.Created), int64(t.Ended)
+	}
 	if s.samples != nil {
 		sm := s.samples.Stats()
 		st.Sampling = true

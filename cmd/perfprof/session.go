@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/perfprof/perfprof/cgroup"
 	"github.com/perfprof/perfprof/follow"
 	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/internal/sdnotify"
@@ -40,8 +42,10 @@ type session struct {
 	usr1c chan os.Signal   // SIGUSR1: a report now
 	pid   *daemon.PidFile  // --pidfile, locked
 	msgs  *stream.Messages // stderr, which a daemon swaps for its report
-	tasks taskCounts       // for the metrics
 	pdir  *profileDir      // --pprof-dir
+	// tasks is the follower's RunStats once it started, for the metrics
+	// (they may read it before).
+	tasks atomic.Pointer[func() runstats.Tasks]
 
 	samples  *stream.SampleWriter // nil when counting
 	profiles *profiles.Builder    // nil without --pprof, --folded, --top
@@ -56,7 +60,7 @@ func (s *session) errorf(format string, args ...any) {
 
 // fail prints err and its hint, if any.
 func (s *session) fail(err error) {
-	s.errorf("%v", err)
+	s.errorf("%s", attachMessage(err))
 	if h := hint(err); h != "" {
 		s.errorf("hint: %s", h)
 	}
@@ -88,9 +92,9 @@ func hint(err error) string {
 	var ae *follow.AttachError
 	if errors.As(err, &ae) {
 		switch {
-		case ae.TracerPID != 0:
+		case ae.Cause == follow.CauseTraced:
 			return fmt.Sprintf("a task has only one tracer: stop process %d, or count without following: --no-follow", ae.TracerPID)
-		case errors.Is(err, unix.ESRCH):
+		case ae.Cause == follow.CauseNoProcess:
 			return "check the id with 'ps -L -p ID'"
 		case errors.Is(err, unix.EPERM) && os.Geteuid() != 0:
 			return "run perfprof as root (ptrace needs CAP_SYS_PTRACE for processes that are not its children)"
@@ -295,7 +299,7 @@ func (s *session) runFollow() int {
 	if c.verbose {
 		log = s.stderr
 	}
-	h := &hooks{set: s.set, tasks: &s.tasks}
+	h := &hooks{set: s.set}
 	if c.json {
 		h.out = s.out
 	}
@@ -311,6 +315,8 @@ func (s *session) runFollow() int {
 		s.fail(err)
 		return exitFailure
 	}
+	tasks := tr.RunStats
+	s.tasks.Store(&tasks)
 	arm := func(t pidtree.Task) ([]pidtree.Device, error) {
 		d, err := s.set.Arm(t, follow.Comm(t.TID), false)
 		if errors.Is(err, perfevent.ErrNoTask) {
@@ -353,16 +359,14 @@ func (s *session) runFollow() int {
 		targets = append(targets, target{t, true, false})
 	}
 	if c.cgroup != "" {
-		pids, err := cgroupPIDs(c.cgroup)
+		pids, err := cgroup.Untraced(c.cgroup)
 		if err != nil {
 			s.errorf("--cgroup: %v", err)
 			tr.Close()
 			return exitFailure
 		}
 		for _, p := range pids {
-			if !traced(p) {
-				targets = append(targets, target{p, false, true})
-			}
+			targets = append(targets, target{p, false, true})
 		}
 	}
 	for _, t := range targets {
@@ -412,12 +416,7 @@ func (s *session) runFollow() int {
 	var stopping sync.Once
 	stopCgroup := func() {}
 	if c.cgroup != "" {
-		cgDone, cgStopped := make(chan struct{}), make(chan struct{})
-		go func() {
-			s.followCgroup(c.cgroup, tr, arm, cgDone)
-			close(cgStopped)
-		}()
-		stopCgroup = func() { close(cgDone); <-cgStopped }
+		stopCgroup = s.followCgroup(c.cgroup, tr, arm).Stop
 	}
 	s.watch(func() {
 		stopping.Do(func() {
@@ -428,26 +427,19 @@ func (s *session) runFollow() int {
 	}, forward, tr.Done())
 	stopping.Do(stopCgroup) // the run ended by itself
 	res := tr.Wait()
-	s.left = res.Stats.Left
-	return s.finish(res.Stats.Tasks, res.Stats.Forks, func() int {
-		switch {
-		case res.HaveWorkload && res.Workload.Signaled():
-			return 128 + int(res.Workload.Signal())
-		case res.HaveWorkload:
-			return res.Workload.ExitStatus()
-		}
-		return exitOK
-	}())
+	ts := tr.RunStats()
+	s.left = ts.Left
+	return s.finish(ts.Followed, ts.Created, exitCode(res))
 }
 
 // skipped warns of a process below target that --tree could not attach:
 // one another tracer holds, or one perfprof may not trace. A process that
 // exited meanwhile, or a zombie, had nothing left to count.
 func (s *session) skipped(target int, ae *follow.AttachError) {
-	if errors.Is(ae, unix.ESRCH) || strings.Contains(ae.Reason, "zombie") {
+	if ae.Cause == follow.CauseNoProcess || ae.Cause == follow.CauseZombie {
 		return
 	}
-	s.warnf("not following process %d (below %d) or its children: %s", ae.PID, target, ae.Reason)
+	s.warnf("not following process %d (below %d) or its children: %s", ae.PID, target, attachReason(ae))
 	if h := hint(ae); h != "" {
 		s.errorf("hint: %s", h)
 	}
