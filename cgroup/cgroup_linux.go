@@ -145,8 +145,12 @@ func Start(dir string, opt Options) *Watch {
 }
 
 // Stop ends the watch and returns once its goroutine has: no Attach or
-// Warn runs after it. It may be called more than once.
+// Warn runs after it. It may be called more than once, and on a nil
+// Watch (none started), where it does nothing.
 func (w *Watch) Stop() {
+	if w == nil {
+		return
+	}
 	w.once.Do(func() { close(w.stop) })
 	<-w.done
 }

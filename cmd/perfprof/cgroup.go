@@ -24,10 +24,10 @@ func checkCgroup(dir string) error {
 // the cgroup dir and that no one traces (see package cgroup), until the
 // watch it returns is stopped. A process that a followed task forks is
 // followed by ptrace, as always.
-func (s *session) followCgroup(dir string, tr *follow.Tracer, arm follow.ArmFunc) *cgroup.Watch {
+func (s *session) followCgroup(dir string, f follower, arm follow.ArmFunc) *cgroup.Watch {
 	return cgroup.Start(dir, cgroup.Options{
 		Attach: func(pid int) error {
-			_, err := tr.Attach(pid, follow.AttachOptions{}, arm)
+			_, err := f.Attach(pid, follow.AttachOptions{}, arm)
 			if errors.Is(err, unix.ESRCH) || errors.Is(err, perfevent.ErrNoTask) {
 				return nil // gone meanwhile
 			}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/perfprof/perfprof/cgroup"
+	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/internal/daemon"
+	"github.com/perfprof/perfprof/internal/sdnotify"
+	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/runstats"
+	"golang.org/x/sys/unix"
+)
+
+// follower takes the targets over and follows them until they end or the
+// run is stopped: the ptrace tracer (follow.Tracer), which gives every
+// task they create devices of its own, or, with --no-follow, the untraced
+// watch of the targets alone (follow.Untraced). Both arm each task through
+// the devices' ArmFunc and end their devices on their own goroutine; the
+// run does not know which one runs.
+type follower interface {
+	Launch(path string, argv, env []string, arm follow.ArmFunc) (int, error)
+	Attach(id int, opt follow.AttachOptions, arm follow.ArmFunc) (follow.Attached, error)
+	Run()
+	Stop()
+	Forward(sig unix.Signal, at time.Time)
+	Done() <-chan struct{}
+	Wait() follow.Result
+	Close() follow.Result
+	RunStats() runstats.Tasks
+}
+
+var (
+	_ follower = (*follow.Tracer)(nil)
+	_ follower = (*follow.Untraced)(nil)
+)
+
+// startFollower starts the follower the command line asks for.
+func (s *session) startFollower() (follower, error) {
+	c := s.cfg
+	if c.noFollow {
+		return follow.NewUntraced(follow.UntracedOptions{Exit: func(ev follow.ExitEvent, devs []pidtree.Device) {
+			s.set.Exit(ev.Status, devs)
+		}})
+	}
+	s.set.FollowChildren()
+	var log io.Writer
+	if c.verbose {
+		log = s.stderr
+	}
+	h := &hooks{set: s.set}
+	if c.json {
+		h.out = s.out
+	}
+	// With --cgroup the run goes on while the cgroup is empty.
+	return follow.Start(follow.Options{Hooks: h, Log: log, Linger: c.cgroup != ""})
+}
+
+// follow takes the targets over, follows them until the run ends, and
+// returns the exit status.
+func (s *session) follow() int {
+	c := s.cfg
+	if c.cgroup != "" {
+		if err := checkCgroup(c.cgroup); err != nil {
+			s.errorf("%v", err)
+			return exitFailure
+		}
+	}
+	f, err := s.startFollower()
+	if err != nil {
+		s.fail(err)
+		return exitFailure
+	}
+	tasks := f.RunStats
+	s.tasks.Store(&tasks)
+	take := s.attachTraced
+	if c.noFollow {
+		take = s.attachUntraced
+	}
+	forward, ok := s.launch(f)
+	if ok && forward == nil {
+		ok = take(f)
+	}
+	if !ok {
+		f.Close()
+		return exitFailure
+	}
+	f.Run()
+	if code := s.attached(); code != exitOK {
+		f.Close()
+		return code
+	}
+	var watch *cgroup.Watch
+	if c.cgroup != "" {
+		watch = s.followCgroup(c.cgroup, f, s.armer(false))
+	}
+	stopping := false
+	s.watch(func() {
+		if !stopping {
+			stopping = true
+			sdnotify.Notify("STOPPING=1")
+			watch.Stop() // no attach after the stop
+		}
+		f.Stop()
+	}, forward, f.Done())
+	if !stopping {
+		watch.Stop() // the run ended by itself
+	}
+	res := f.Wait()
+	ts := f.RunStats()
+	s.left = ts.Left
+	return s.finish(ts.Followed, ts.Created, exitCode(res))
+}
+
+// launch starts the workload, if there is one, and returns its Forward;
+// ok is false if it could not be started.
+func (s *session) launch(f follower) (forward func(unix.Signal, time.Time), ok bool) {
+	c := s.cfg
+	if len(c.argv) == 0 {
+		return nil, true
+	}
+	comm := filepath.Base(c.path)
+	if _, err := f.Launch(c.path, c.argv, os.Environ(), func(t pidtree.Task) ([]pidtree.Device, error) {
+		d, err := s.set.Arm(t, comm, true)
+		if err != nil {
+			return nil, err
+		}
+		return []pidtree.Device{d}, nil
+	}); err != nil {
+		s.fail(err)
+		return nil, false
+	}
+	return f.Forward, true
+}
+
+// armer arms a task the follower took over with a device of the set.
+// With report, each task that cannot be armed is said, and not counted;
+// without, a task that exited meanwhile is no error.
+func (s *session) armer(report bool) follow.ArmFunc {
+	return func(t pidtree.Task) ([]pidtree.Device, error) {
+		d, err := s.set.Arm(t, follow.Comm(t.TID), false)
+		switch {
+		case err != nil && report:
+			s.fail(err)
+			return nil, err
+		case errors.Is(err, perfevent.ErrNoTask):
+			return nil, nil // it exited while we attached
+		case err != nil:
+			return nil, err
+		}
+		return []pidtree.Device{d}, nil
+	}
+}
+
+// target is a process or thread to attach.
+type target struct {
+	id     int
+	thread bool
+	cgroup bool // from --cgroup: it may be gone already, that is no error
+}
+
+// targets lists -p, -t and --cgroup's processes.
+func (s *session) targets() ([]target, error) {
+	c := s.cfg
+	var ts []target
+	for _, p := range c.pids {
+		ts = append(ts, target{id: p})
+	}
+	for _, t := range c.tids {
+		ts = append(ts, target{id: t, thread: true})
+	}
+	if c.cgroup != "" {
+		pids, err := cgroup.Untraced(c.cgroup)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range pids {
+			ts = append(ts, target{id: p, cgroup: true})
+		}
+	}
+	return ts, nil
+}
+
+// attachUntraced attaches the -p and -t targets without ptrace, saying
+// what fails; it fails if none could be counted.
+func (s *session) attachUntraced(f follower) bool {
+	ts, _ := s.targets() // no --cgroup without ptrace
+	arm := s.armer(true)
+	for _, t := range ts {
+		if _, err := f.Attach(t.id, follow.AttachOptions{Thread: t.thread}, arm); err != nil {
+			s.errorf("%s", attachMessage(err))
+		}
+	}
+	return f.RunStats().Followed > 0
+}
+
+// attachTraced attaches the targets with ptrace, saying what fails. It
+// fails if none could be attached (unless --cgroup: the run waits for
+// processes to enter it), or if not one ring could be mapped: the run
+// would sample nothing.
+func (s *session) attachTraced(f follower) bool {
+	ts, err := s.targets()
+	if err != nil {
+		s.errorf("--cgroup: %v", err)
+		return false
+	}
+	arm, attached := s.armer(false), 0
+	for _, t := range ts {
+		a, err := f.Attach(t.id, follow.AttachOptions{Thread: t.thread, Tree: s.cfg.tree}, arm)
+		if err != nil {
+			if !t.cgroup || !errors.Is(err, unix.ESRCH) {
+				s.fail(err)
+			}
+			continue
+		}
+		if re := (*perfevent.RingError)(nil); errors.As(a.ArmErr, &re) {
+			s.fail(a.ArmErr) // let go of what is attached, as it was
+			return false
+		}
+		if a.ArmErr != nil && !errors.Is(a.ArmErr, perfevent.ErrNoTask) {
+			s.fail(a.ArmErr)
+		}
+		for _, ae := range a.Skipped {
+			s.skipped(t.id, ae)
+		}
+		attached++
+	}
+	switch {
+	case attached == 0 && s.cfg.cgroup == "":
+		if len(ts) > 1 {
+			s.errorf("no target could be attached")
+		}
+		return false
+	case attached < len(ts):
+		s.warnf("following %d of %d targets", attached, len(ts))
+	}
+	return true
+}
+
+// skipped warns of a process below target that --tree could not attach:
+// one another tracer holds, or one perfprof may not trace. A process that
+// exited meanwhile, or a zombie, had nothing left to count.
+func (s *session) skipped(target int, ae *follow.AttachError) {
+	if ae.Cause == follow.CauseNoProcess || ae.Cause == follow.CauseZombie {
+		return
+	}
+	s.warnf("not following process %d (below %d) or its children: %s", ae.PID, target, attachReason(ae))
+	if h := hint(ae); h != "" {
+		s.errorf("hint: %s", h)
+	}
+}
+
+// attached is called once the targets are attached and armed: the pid
+// file gets perfprof's pid, systemd hears READY=1, and a daemon lets its
+// starter go (its messages go into the report from now on).
+func (s *session) attached() int {
+	if s.pid != nil {
+		if err := s.pid.Write(os.Getpid()); err != nil {
+			s.errorf("%v", err)
+			return exitFailure
+		}
+	}
+	sdnotify.Notify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	if s.cfg.daemon && daemon.InDaemon() {
+		s.msgs.Redirect(s.out.MessageWriter())
+		daemon.Ready()
+	}
+	return exitOK
+}
