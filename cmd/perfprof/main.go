@@ -1,6 +1,3 @@
-// Command perfprof counts events for a process tree, with counters of
-// their own for every child process and thread, opened before the child
-// runs its first instruction.
 package main
 
 import (
