@@ -219,7 +219,7 @@ func (s *session) run() int {
 		}
 	}
 	if c.listen != "" {
-		stop, err := s.serveMetrics()
+		stop, err := s.serveMetrics(specs)
 		if err != nil {
 			s.errorf("cannot serve metrics: %v", err)
 			return exitFailure
