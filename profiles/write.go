@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/pprof/profile"
+	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/symbol"
 )
 
@@ -62,23 +62,62 @@ func WriteFolded(w io.Writer, ps []*Process) error {
 	return bw.Flush()
 }
 
+// The field numbers of profile.proto's messages that WritePprof writes.
+const (
+	profileSampleType        = 1
+	profileSample            = 2
+	profileMapping           = 3
+	profileLocation          = 4
+	profileFunction          = 5
+	profileStringTable       = 6
+	profileTimeNanos         = 9
+	profileDurationNanos     = 10
+	profilePeriodType        = 11
+	profileDefaultSampleType = 14
+
+	valueTypeType, valueTypeUnit                   = 1, 2
+	sampleLocationID, sampleValue, sampleLabel     = 1, 2, 3
+	labelKey, labelStr, labelNum                   = 1, 2, 3
+	mappingID, mappingStart, mappingLimit          = 1, 2, 3
+	mappingOffset, mappingFile, mappingBuildID     = 4, 5, 6
+	mappingHasFunctions                            = 7
+	locationID, locationMappingID, locationAddress = 1, 2, 3
+	locationLine, lineFunctionID                   = 4, 1
+	functionID, functionName, functionSystemName   = 1, 2, 3
+	functionFilename                               = 4
+)
+
+// sampleType is how a profile names the periods of event e, and their
+// unit: the CPU time of the clocks (perfevent.Nanoseconds: task-clock and
+// cpu-clock, with any modifier) is "cpu" in "nanoseconds", as pprof and
+// the continuous-profiling tools name it; any other event is a count of
+// itself.
+func sampleType(e perfevent.Spec) (typ, unit string) {
+	if u := e.Unit(); u == perfevent.Nanoseconds {
+		return "cpu", u.String()
+	}
+	return e.Name, perfevent.Count.String()
+}
+
 // WritePprof writes the profiles as one gzipped pprof profile: a sample
 // per distinct stack of each thread, labelled with the numeric pid and
 // tid and the comm (the keys of google/perf_data_converter), its values
-// the number of samples and the periods of each event; mappings with
-// their files and build ids, so that pprof can symbolize again.
-func WritePprof(w io.Writer, events []Event, ps []*Process, start time.Time, d time.Duration) error {
-	prof := &profile.Profile{
-		SampleType:    []*profile.ValueType{{Type: "samples", Unit: "count"}},
-		TimeNanos:     start.UnixNano(),
-		DurationNanos: d.Nanoseconds(),
+// the number of samples and the periods of each event (see sampleType);
+// mappings with their files and build ids, so that pprof can symbolize
+// again.
+func WritePprof(w io.Writer, events []perfevent.Spec, ps []*Process, start time.Time, d time.Duration) error {
+	strs := newStringTable()
+	valueType := func(typ, unit string) []byte {
+		return appendInt(appendInt(nil, valueTypeType, strs.id(typ)), valueTypeUnit, strs.id(unit))
 	}
-	for _, e := range events {
-		prof.SampleType = append(prof.SampleType, &profile.ValueType{Type: e.Name, Unit: e.Unit})
-	}
-	if len(events) > 0 {
-		prof.PeriodType = prof.SampleType[1]
-		prof.DefaultSampleType = events[0].Name
+	head := appendMessage(nil, profileSampleType, valueType("samples", "count"))
+	var period []byte // the first event's value type
+	for i, e := range events {
+		vt := valueType(sampleType(e))
+		head = appendMessage(head, profileSampleType, vt)
+		if i == 0 {
+			period = vt
+		}
 	}
 	type mkey struct {
 		pid        int
@@ -86,96 +125,142 @@ func WritePprof(w io.Writer, events []Event, ps []*Process, start time.Time, d t
 		kernel     bool
 		start, end uint64
 	}
-	mappings := map[mkey]*profile.Mapping{}
-	functions := map[[2]string]*profile.Function{}
-	mapping := func(p *Process, f symbol.Frame) *profile.Mapping {
+	type mapping struct {
+		id                   uint64 // set once all are known: the kernel's last
+		start, limit, offset uint64
+		file, buildID        string
+	}
+	var maps []*mapping
+	mappings := map[mkey]*mapping{}
+	mappingFor := func(p *Process, f symbol.Frame) *mapping {
 		k := mkey{pid: p.PID, path: f.Path, bid: f.BuildID, kernel: f.Kernel}
+		pm, inProc := symbol.Mapping{}, false
 		if f.Kernel {
 			k.pid = 0
-		} else if m, ok := mappingOf(p, f.Addr); ok {
-			k.start, k.end = m.Start, m.End
+		} else if pm, inProc = mappingOf(p, f.Addr); inProc {
+			k.start, k.end = pm.Start, pm.End
 		}
 		if m, ok := mappings[k]; ok {
 			return m
 		}
-		m := &profile.Mapping{ID: uint64(len(prof.Mapping) + 1), Start: k.start, Limit: k.end,
-			File: f.Path, BuildID: f.BuildID, HasFunctions: true}
-		if !f.Kernel {
-			if pm, ok := mappingOf(p, f.Addr); ok {
-				m.Offset = pm.Offset
-			}
+		m := &mapping{start: k.start, limit: k.end, file: f.Path, buildID: f.BuildID}
+		if inProc {
+			m.offset = pm.Offset
 		}
 		mappings[k] = m
-		prof.Mapping = append(prof.Mapping, m)
+		maps = append(maps, m)
 		return m
 	}
-	function := func(f symbol.Frame) *profile.Function {
+	var fns []byte // the Function messages
+	functions := map[[2]string]uint64{}
+	function := func(f symbol.Frame) uint64 {
 		n := name(f)
 		k := [2]string{n, f.Path}
-		if fn, ok := functions[k]; ok {
-			return fn
+		if id, ok := functions[k]; ok {
+			return id
 		}
-		fn := &profile.Function{ID: uint64(len(prof.Function) + 1), Name: n, SystemName: n, Filename: f.Path}
-		functions[k] = fn
-		prof.Function = append(prof.Function, fn)
-		return fn
+		id := uint64(len(functions) + 1)
+		functions[k] = id
+		msg := appendUint(nil, functionID, id)
+		msg = appendInt(msg, functionName, strs.id(n))
+		msg = appendInt(msg, functionSystemName, strs.id(n))
+		msg = appendInt(msg, functionFilename, strs.id(f.Path))
+		fns = appendMessage(fns, profileFunction, msg)
+		return id
 	}
 	// A location is an address in a mapping: the processes of a fork
 	// tree, which map their binary alike, share theirs.
+	type location struct {
+		m        *mapping
+		addr, fn uint64
+	}
 	type locKey struct {
-		m    *profile.Mapping
+		m    *mapping
 		addr uint64
 	}
-	locs := map[locKey]*profile.Location{}
+	var locs []location // by id - 1
+	locIDs := map[locKey]uint64{}
+	var samples, msg, label []byte
+	var locIDsOf []uint64
+	var values []int64
 	for _, p := range ps {
-		comm := map[string][]string{"comm": {p.Comm}}
-		threads := map[int]map[string][]int64{} // the labels of each thread's samples, shared
+		comm, pid := strs.id(p.Comm), int64(p.PID)
 		for _, st := range p.Stacks {
-			num, ok := threads[st.TID]
-			if !ok {
-				num = map[string][]int64{"pid": {int64(p.PID)}, "tid": {int64(st.TID)}}
-				threads[st.TID] = num
-			}
-			s := &profile.Sample{
-				Value:    append([]int64{st.Count}, st.Values...),
-				Label:    comm,
-				NumLabel: num,
-				Location: make([]*profile.Location, 0, len(st.Frames)),
-			}
+			locIDsOf = locIDsOf[:0]
 			for _, id := range st.Frames {
 				f := p.Frames.Frame(id)
-				m := mapping(p, f)
+				m := mappingFor(p, f)
 				k := locKey{m, f.Addr}
-				l, ok := locs[k]
+				lid, ok := locIDs[k]
 				if !ok {
-					l = &profile.Location{ID: uint64(len(prof.Location) + 1), Address: f.Addr, Mapping: m,
-						Line: []profile.Line{{Function: function(f)}}}
-					locs[k] = l
-					prof.Location = append(prof.Location, l)
+					locs = append(locs, location{m: m, addr: f.Addr, fn: function(f)})
+					lid = uint64(len(locs))
+					locIDs[k] = lid
 				}
-				s.Location = append(s.Location, l)
+				locIDsOf = append(locIDsOf, lid)
 			}
-			prof.Sample = append(prof.Sample, s)
+			values = append(append(values[:0], st.Count), st.Values...)
+			msg = appendPacked(msg[:0], sampleLocationID, locIDsOf)
+			msg = appendPacked(msg, sampleValue, values)
+			// The labels as google/pprof orders them: the string ones,
+			// then the numeric ones, each by key.
+			label = appendInt(appendInt(label[:0], labelKey, strs.id("comm")), labelStr, comm)
+			msg = appendMessage(msg, sampleLabel, label)
+			label = appendInt(appendInt(label[:0], labelKey, strs.id("pid")), labelNum, pid)
+			msg = appendMessage(msg, sampleLabel, label)
+			label = appendInt(appendInt(label[:0], labelKey, strs.id("tid")), labelNum, int64(st.TID))
+			msg = appendMessage(msg, sampleLabel, label)
+			samples = appendMessage(samples, profileSample, msg)
 		}
 	}
 	// pprof names a profile after its first mapping: a program's, not
 	// the kernel's.
-	slices.SortStableFunc(prof.Mapping, func(a, b *profile.Mapping) int {
-		return cmp.Compare(btoi(a.File == symbol.KernelPath), btoi(b.File == symbol.KernelPath))
+	ordered := slices.Clone(maps)
+	slices.SortStableFunc(ordered, func(a, b *mapping) int {
+		return cmp.Compare(btoi(a.file == symbol.KernelPath), btoi(b.file == symbol.KernelPath))
 	})
-	for i, m := range prof.Mapping {
-		m.ID = uint64(i + 1)
+	out := append(head, samples...)
+	for i, m := range ordered {
+		m.id = uint64(i + 1)
+		msg = appendUint(msg[:0], mappingID, m.id)
+		msg = appendUint(msg, mappingStart, m.start)
+		msg = appendUint(msg, mappingLimit, m.limit)
+		msg = appendUint(msg, mappingOffset, m.offset)
+		msg = appendInt(msg, mappingFile, strs.id(m.file))
+		msg = appendInt(msg, mappingBuildID, strs.id(m.buildID))
+		msg = appendBool(msg, mappingHasFunctions, true)
+		out = appendMessage(out, profileMapping, msg)
 	}
-	if err := prof.CheckValid(); err != nil {
-		return fmt.Errorf("pprof profile: %w", err)
+	for i, l := range locs {
+		msg = appendUint(msg[:0], locationID, uint64(i+1))
+		msg = appendUint(msg, locationMappingID, l.m.id)
+		msg = appendUint(msg, locationAddress, l.addr)
+		label = appendUint(label[:0], lineFunctionID, l.fn)
+		msg = appendMessage(msg, locationLine, label)
+		out = appendMessage(out, profileLocation, msg)
 	}
+	out = append(out, fns...)
+	var defaultType int64
+	if len(events) > 0 {
+		typ, _ := sampleType(events[0])
+		defaultType = strs.id(typ)
+	}
+	for _, s := range strs.all {
+		out = appendMessage(out, profileStringTable, []byte(s))
+	}
+	out = appendInt(out, profileTimeNanos, start.UnixNano())
+	out = appendInt(out, profileDurationNanos, d.Nanoseconds())
+	if period != nil {
+		out = appendMessage(out, profilePeriodType, period)
+	}
+	out = appendInt(out, profileDefaultSampleType, defaultType)
 	// Gzipped, as pprof writes it, but at the fastest level: the default
 	// level took half the time of writing a large profile.
 	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	if err != nil {
 		return err
 	}
-	if err := prof.WriteUncompressed(zw); err != nil {
+	if _, err := zw.Write(out); err != nil {
 		return err
 	}
 	return zw.Close()

@@ -193,11 +193,7 @@ func (s *session) run() int {
 	s.model = report.NewModel(report.Options{Events: s.names, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
 	var sink profdev.Sink = s.model
 	if c.profiles() {
-		events := make([]profiles.Event, len(s.names))
-		for i, n := range s.names {
-			events[i] = profiles.EventOf(n)
-		}
-		s.profiles = profiles.NewBuilder(events)
+		s.profiles = profiles.NewBuilder(specs)
 		sink = profileSink{s.model, s.profiles}
 	}
 	s.set = profdev.NewSet(specs, sink)
