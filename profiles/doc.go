@@ -20,4 +20,12 @@
 // profile.proto message itself (proto.go): google/pprof's profile package
 // compiled regexps at init in every perfprof process, profiles or not;
 // the tests read what WritePprof writes with it.
+//
+// A Dir is --pprof-dir: a profile of each interval (Dir.Cut), written
+// into a directory atomically, named by the time the interval ended, the
+// newest kept.
+//
+// A Builder is safe for concurrent use (its mutex; the ring owner adds
+// samples while the tracer starts processes and main writes); a Dir is
+// used by one goroutine, the one that cuts the intervals.
 package profiles

@@ -37,7 +37,7 @@ type session struct {
 	pid   *pidFile       // --pidfile, locked
 	msgs  *swapWriter    // stderr, which a daemon swaps for its report
 	tasks taskCounts     // for the metrics
-	pdir  *profileDir    // --pprof-dir
+	pdir  *profiles.Dir  // --pprof-dir
 
 	sampler  *sampler          // nil when counting
 	profiles *profiles.Builder // nil without --pprof, --folded, --top
@@ -209,7 +209,7 @@ func (s *session) run() int {
 		}
 	}
 	if c.pprofDir != "" {
-		if s.pdir, err = openProfileDir(c.pprofDir, c.keep, time.Now()); err != nil {
+		if s.pdir, err = profiles.OpenDir(c.pprofDir, c.keep, time.Now()); err != nil {
 			s.errorf("cannot write profiles into --pprof-dir: %v", err)
 			return exitFailure
 		}
