@@ -6,50 +6,91 @@ import (
 	"os"
 	"slices"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
 
-// Threads lists the threads of process pid.
-func Threads(pid int) ([]int, error) { return threads(pid) }
+// Cause is why a task could not be attached: a fact about the task, for
+// the caller to explain.
+type Cause uint8
 
-// ProcessOf returns the process of task tid, 0 if it is gone.
-func ProcessOf(tid int) int {
-	tgid, _ := processOf(tid)
-	return tgid
+const (
+	// CauseOther: PTRACE_SEIZE failed with an errno the tracer does not
+	// explain further (AttachError.Err).
+	CauseOther Cause = iota
+	// CauseNoProcess: there is no such task (ESRCH).
+	CauseNoProcess
+	// CauseTraced: another tracer holds the task (EPERM);
+	// AttachError.TracerPID and TracerComm name it.
+	CauseTraced
+	// CauseZombie: the task has exited and waits to be reaped (EPERM).
+	CauseZombie
+	// CauseNotPermitted: ptrace refused the task (EPERM), and it is
+	// neither traced nor a zombie: perfprof lacks CAP_SYS_PTRACE, or the
+	// task is a kernel thread, or kernel.yama.ptrace_scope forbids it.
+	CauseNotPermitted
+	// CauseSelf: the task is perfprof's own (a process cannot trace its
+	// own threads; EPERM).
+	CauseSelf
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CauseNoProcess:
+		return "no such process"
+	case CauseTraced:
+		return "already traced"
+	case CauseZombie:
+		return "zombie"
+	case CauseNotPermitted:
+		return "not permitted"
+	case CauseSelf:
+		return "perfprof's own process"
+	}
+	return "other"
 }
 
-// AttachError says why a task could not be attached.
+// AttachError says why a task could not be attached. Its Error is short
+// and factual; the words users read, and what to do about it, are the
+// caller's to choose from Cause.
 type AttachError struct {
-	PID    int
-	Err    error // the seize errno
-	Reason string
-	// TracerPID is the task's other tracer, when that is the reason.
-	TracerPID int
+	PID   int
+	Cause Cause
+	Err   error // the seize errno: ESRCH for CauseNoProcess, EPERM for the others but CauseOther
+	// TracerPID is the task's other tracer, and TracerComm that tracer's
+	// command name when the seize failed ("" if it was gone): with
+	// CauseTraced.
+	TracerPID  int
+	TracerComm string
 }
 
+// Error returns e.g. "attach to 4242: already traced by process 4200".
 func (e *AttachError) Error() string {
-	return fmt.Sprintf("attach to %d: %s", e.PID, e.Reason)
+	switch e.Cause {
+	case CauseTraced:
+		return fmt.Sprintf("attach to %d: already traced by process %d", e.PID, e.TracerPID)
+	case CauseOther:
+		return fmt.Sprintf("attach to %d: %v", e.PID, e.Err)
+	}
+	return fmt.Sprintf("attach to %d: %s", e.PID, e.Cause)
 }
 
 func (e *AttachError) Unwrap() error { return e.Err }
 
 // attachError explains a failed PTRACE_SEIZE on tid.
 func (t *Tracer) attachError(tid int, err error) *AttachError {
-	e := &AttachError{PID: tid, Err: err, Reason: err.Error()}
+	e := &AttachError{PID: tid, Err: err}
 	switch {
 	case errors.Is(err, unix.ESRCH):
-		e.Reason = "no such process"
+		e.Cause = CauseNoProcess
 	case errors.Is(err, unix.EPERM):
 		if tp := tracerOf(tid); tp != 0 && tp != t.self {
-			e.TracerPID = tp
-			e.Reason = fmt.Sprintf("already traced by process %d (%s)", tp, Comm(tp))
-		} else if st, serr := readStat(tid); serr == nil && (st.State == 'Z' || st.State == 'X') {
-			e.Reason = "the task is a zombie"
-		} else if os.Geteuid() != 0 {
-			e.Reason = "operation not permitted (needs root or CAP_SYS_PTRACE; see also kernel.yama.ptrace_scope)"
+			e.Cause, e.TracerPID, e.TracerComm = CauseTraced, tp, Comm(tp)
+		} else if zombie(tid) {
+			e.Cause = CauseZombie
 		} else {
-			e.Reason = "operation not permitted (kernel thread, or kernel.yama.ptrace_scope = 3)"
+			e.Cause = CauseNotPermitted
 		}
 	}
 	return e
@@ -80,11 +121,12 @@ type Attached struct {
 // stops. An error for the target itself is an *AttachError. Attach may be
 // called before Run, or while the tracer runs (Options.Linger keeps it
 // running for that with no task left).
-func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, err error) {
-	if derr := t.do(func() { a, err = t.attach(pid, opt, arm) }); derr != nil {
-		return Attached{}, derr
+func (t *Tracer) Attach(pid int, opt AttachOptions, arm ArmFunc) (Attached, error) {
+	r := &attachRequest{call: newCall(), pid: pid, opt: opt, arm: arm}
+	if err := t.do(r, r.done); err != nil {
+		return Attached{}, err
 	}
-	return a, err
+	return r.attached, r.err
 }
 
 // attach runs on the tracer thread.
@@ -126,7 +168,7 @@ func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, er
 		if aerr != nil && a.ArmErr == nil {
 			a.ArmErr = aerr
 		}
-		a.TIDs = append(a.TIDs, n.PID)
+		a.TIDs = append(a.TIDs, n.TID)
 	}
 	return a, nil
 }
@@ -134,17 +176,21 @@ func (t *Tracer) attach(pid int, opt AttachOptions, arm ArmFunc) (a Attached, er
 // seizeProcess seizes pid's threads (or just pid with thread).
 func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
-		return nil, &AttachError{PID: pid, Err: unix.ESRCH, Reason: "no such process"}
+		return nil, &AttachError{PID: pid, Cause: CauseNoProcess, Err: unix.ESRCH}
 	}
-	tgid := statusInt(pid, "Tgid")
+	st, _ := procfs.ReadStatus(pid)
+	tgid := st.TGID
 	if tgid == 0 {
 		tgid = pid
 	}
 	if tgid == t.self {
 		// ptrace would say EPERM: a process cannot trace its own threads.
-		return nil, &AttachError{PID: pid, Err: unix.EPERM, Reason: "that is perfprof itself, and perfprof cannot follow itself"}
+		return nil, &AttachError{PID: pid, Cause: CauseSelf, Err: unix.EPERM}
 	}
-	ppid := statusInt(tgid, "PPid")
+	if tgid != pid {
+		st, _ = procfs.ReadStatus(tgid)
+	}
+	ppid := st.PPID
 	// The threads of one process share a Proc: that of a thread of it
 	// already followed (another -t, or a thread the process created), else
 	// a new one.
@@ -172,7 +218,7 @@ func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
 		n, _ := t.tree.Insert(tid, tgid, ppid, false)
 		n.Proc, n.ParentProc = proc, parentProc
 		nodes = append(nodes, n)
-		t.stats.Tasks++
+		t.counts.followed.Add(1)
 		t.logf("SEIZE %d (process %d)", tid, tgid)
 		return nil
 	}
@@ -185,17 +231,17 @@ func (t *Tracer) seizeProcess(pid int, thread bool) ([]*pidtree.Node, error) {
 	leaderErr := try(pid)
 	if leaderErr != nil {
 		var ae *AttachError
-		if !errors.As(leaderErr, &ae) || ae.TracerPID != 0 || !errors.Is(leaderErr, unix.EPERM) {
+		if !errors.As(leaderErr, &ae) || ae.Cause == CauseTraced || !errors.Is(leaderErr, unix.EPERM) {
 			return nil, leaderErr
 		}
 		// A zombie leader whose threads live: follow the threads.
-		if st, err := readStat(pid); err != nil || st.State != 'Z' {
+		if st, err := procfs.ReadStat(pid); err != nil || st.State != 'Z' {
 			return nil, leaderErr
 		}
 		t.logf("SEIZE %d: zombie leader, attaching its threads", pid)
 	}
 	for {
-		tids, err := threads(pid)
+		tids, err := procfs.Threads(pid)
 		if err != nil {
 			break
 		}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
@@ -225,35 +226,35 @@ func (t *Tracer) groupStop(n *pidtree.Node, pid int, sig unix.Signal) {
 func (t *Tracer) start(c *pidtree.Node) {
 	parent := c.Parent
 	if !c.Prelaunch {
-		t.stats.Tasks++
+		t.counts.followed.Add(1)
 	}
 	if parent == nil {
 		t.tree.Complete(c)
-		t.release(c, c.PID, 0)
+		t.release(c, c.TID, 0)
 		return
 	}
 	// Even a child let go at once (born while stopping) is reported and
 	// gets its counters: every fork event has its record.
 	if !c.Prelaunch {
-		t.stats.Forks++
-		ev := ForkEvent{Task: c.Task(), Kind: ForkKind(c.Kind), ParentTID: parent.PID}
+		t.counts.created.Add(1)
+		ev := ForkEvent{Task: c.Task(), Kind: ForkKind(c.Kind), ParentTID: parent.TID}
 		devs, err := t.opt.Hooks.Fork(ev, parent.Devs)
 		for _, d := range devs {
 			t.tree.Link(c, d)
 		}
 		if err != nil {
 			t.stats.ForkFailures++
-			t.logf("  CLONE devices for %d: %v", c.PID, err)
+			t.logf("  CLONE devices for %d: %v", c.TID, err)
 		}
 	}
 	t.tree.Complete(c)
 	if c.Prelaunch || c.Detach {
 		// A task of the launch stub, not of the workload (the exec that
 		// starts the workload ends it), or one born while stopping.
-		t.release(c, c.PID, 0)
+		t.release(c, c.TID, 0)
 		return
 	}
-	t.cont(c.PID, 0)
+	t.cont(c.TID, 0)
 }
 
 // execed handles PTRACE_EVENT_EXEC on pid.
@@ -271,6 +272,7 @@ func (t *Tracer) execed(pid int) {
 		// old leader is gone without an exit report of its own.
 		if n := t.tree.Find(old); n != nil {
 			if leader := t.tree.Find(pid); leader != nil {
+				t.counts.ended.Add(1)
 				t.opt.Hooks.Exit(ExitEvent{Task: leader.Task()}, leader.Devs)
 			}
 			t.tree.Rekey(n, pid)
@@ -295,7 +297,7 @@ func (t *Tracer) execed(pid int) {
 
 // exited handles the reaping of a followed task.
 func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
-	pid := n.PID
+	pid := n.TID
 	if t.log != nil {
 		if ws.Exited() {
 			t.logf("EXIT %d code %d", pid, ws.ExitStatus())
@@ -304,6 +306,7 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 		}
 	}
 	t.stats.Exits++
+	t.counts.ended.Add(1)
 	if ws.Signaled() && len(t.waiting) > 0 {
 		t.adoptOrphans(n)
 	}
@@ -312,16 +315,16 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 		t.opt.Hooks.Exit(ExitEvent{Task: n.Task(), Status: ws}, n.Devs)
 	case n.Parent != nil:
 		// Announced by its parent, killed before its first stop.
-		t.stats.Tasks++
-		t.stats.Forks++
-		t.opt.Hooks.Died(ForkEvent{Task: n.Task(), Kind: ForkKind(n.Kind), ParentTID: n.Parent.PID}, ws)
+		t.counts.followed.Add(1)
+		t.counts.created.Add(1)
+		t.opt.Hooks.Died(ForkEvent{Task: n.Task(), Kind: ForkKind(n.Kind), ParentTID: n.Parent.TID}, ws)
 	default:
 		// Killed in its first stop before its parent's event came: the
 		// event may still come, and must not make a new task of it. Its
 		// process was read at its first stop; a thread of another
 		// process can only come from clone.
-		t.stats.Tasks++
-		t.stats.Forks++
+		t.counts.followed.Add(1)
+		t.counts.created.Add(1)
 		ev := ForkEvent{Task: n.Task()}
 		if ev.Proc = t.procOf(ev.TGID); ev.Proc == 0 || !ev.Thread() {
 			ev.Proc = t.newProc()
@@ -350,13 +353,13 @@ func (t *Tracer) exited(n *pidtree.Node, ws unix.WaitStatus) {
 // child whose parent process is the killed task's is announced now.
 func (t *Tracer) adoptOrphans(dead *pidtree.Node) {
 	for _, c := range append([]*pidtree.Node(nil), t.waiting...) {
-		st, err := readStat(c.PID)
+		st, err := procfs.ReadStat(c.TID)
 		if err != nil || st.PPID != dead.TGID {
 			continue
 		}
-		t.logf("ORPHAN %d of %d", c.PID, dead.PID)
-		t.tree.Announce(dead, c.PID)
-		c.TGID, c.PPID, c.Kind = c.PID, dead.TGID, uint8(Fork)
+		t.logf("ORPHAN %d of %d", c.TID, dead.TID)
+		t.tree.Announce(dead, c.TID)
+		c.TGID, c.PPID, c.Kind = c.TID, dead.TGID, uint8(Fork)
 		c.Proc, c.ParentProc = t.newProc(), dead.Proc
 		t.dropWaiting(c)
 		t.start(c)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/perfprof/perfprof/internal/testenv"
 	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/runstats"
 	"golang.org/x/sys/unix"
 )
 
@@ -189,7 +191,24 @@ func launch(t *testing.T, r *recorder, argv ...string) (Result, []string) {
 		tr.Stop()
 		t.Fatal("tracer did not end in 30s")
 	}
-	return tr.Wait(), <-lines
+	res := tr.Wait()
+	r.checkCounts(t, res, tr.RunStats())
+	return res, <-lines
+}
+
+// checkCounts checks the task figures against the hook calls: one task
+// created per Fork or Died, one ended per Died or Exit, and RunStats the
+// same as the final Stats.
+func (r *recorder) checkCounts(t *testing.T, res Result, rs runstats.Tasks) {
+	t.Helper()
+	if res.Stats.Forks != len(r.forks) || res.Stats.Ended != len(r.exitEv)+len(r.died) {
+		t.Errorf("stats %+v: want %d forks (Fork and Died calls) and %d ended (Exit and Died calls)",
+			res.Stats, len(r.forks), len(r.exitEv)+len(r.died))
+	}
+	want := runstats.Tasks{Followed: res.Stats.Tasks, Created: res.Stats.Forks, Ended: res.Stats.Ended, Left: res.Stats.Left}
+	if rs != want {
+		t.Errorf("RunStats %+v, want %+v", rs, want)
+	}
 }
 
 // created returns the TIDs of the workload's "created" lines.
@@ -446,13 +465,13 @@ func TestAttachErrors(t *testing.T) {
 	defer func() { tr.Run(); tr.Wait() }()
 	_, err := tr.Attach(1<<22+1, AttachOptions{}, r.arm)
 	var ae *AttachError
-	if !errors.As(err, &ae) || ae.Reason != "no such process" {
+	if !errors.As(err, &ae) || ae.Cause != CauseNoProcess || !errors.Is(err, unix.ESRCH) {
 		t.Errorf("attach to a missing pid: %v", err)
 	}
 	// Ourselves, and one of our own threads: say so, not "not permitted".
 	for _, tid := range []int{os.Getpid(), unix.Gettid()} {
 		_, err := tr.Attach(tid, AttachOptions{Thread: tid != os.Getpid()}, r.arm)
-		if !errors.As(err, &ae) || !strings.Contains(ae.Reason, "cannot follow itself") {
+		if !errors.As(err, &ae) || ae.Cause != CauseSelf {
 			t.Errorf("attach to our own task %d: %v", tid, err)
 		}
 	}
@@ -538,9 +557,14 @@ func TestRequestsWhileRunning(t *testing.T) {
 	if err != nil || len(a.TIDs) != 3 {
 		t.Fatalf("Attach while running: %v, tids %v (want the 3 threads of sigtarget 2)", err, a.TIDs)
 	}
-	// Both go on forking (every 100 ms), and Stats sees it live.
+	// Both go on forking (every 100 ms), and Stats sees it live; so does
+	// RunStats, from this goroutine, while the tracer counts.
 	time.Sleep(350 * time.Millisecond)
+	rs := tr.RunStats()
 	mid := tr.Stats()
+	if rs.Followed < before.Tasks+3+2 || rs.Followed > mid.Tasks || rs.Created > mid.Forks || rs.Ended > mid.Ended || rs.Left != 0 {
+		t.Errorf("RunStats while running %+v, stats before %+v and after %+v", rs, before, mid)
+	}
 	if mid.Tasks < before.Tasks+3+2 || mid.Forks <= before.Forks || mid.Left < 5 {
 		t.Errorf("stats before %+v, after attach and 350 ms %+v: want 3 more tasks attached, forks counted, 5 or more followed", before, mid)
 	}
@@ -558,6 +582,7 @@ func TestRequestsWhileRunning(t *testing.T) {
 	if s := tr.Stats(); s != res.Stats {
 		t.Errorf("Stats after the end %+v, want the final %+v", s, res.Stats)
 	}
+	r.checkCounts(t, res, tr.RunStats())
 	r.balanced(t)
 	r.checkProcs(t)
 }
@@ -640,4 +665,81 @@ func TestLinger(t *testing.T) {
 	}
 	stopAndWait(t, tr)
 	r.balanced(t)
+}
+
+// TestAttachCauses gives each Cause of a refused attach its real case,
+// and checks the short message of each.
+func TestAttachCauses(t *testing.T) {
+	r := newRecorder()
+	tr, _ := Start(Options{Hooks: r})
+	defer func() { tr.Close() }()
+	attach := func(pid int, thread bool) *AttachError {
+		t.Helper()
+		_, err := tr.Attach(pid, AttachOptions{Thread: thread}, r.arm)
+		var ae *AttachError
+		if !errors.As(err, &ae) {
+			t.Fatalf("Attach(%d): %v, want an *AttachError", pid, err)
+		}
+		return ae
+	}
+
+	// A zombie: a child killed and not reaped.
+	cmd := exec.Command(bin+"/sigtarget", "0")
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	zpid := cmd.Process.Pid
+	cmd.Process.Kill()
+	var info unix.Siginfo
+	for unix.Waitid(unix.P_PID, zpid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+	}
+	defer cmd.Wait()
+
+	// A process another tracer holds.
+	other, _ := Start(Options{Hooks: newRecorder()})
+	defer func() { other.Close() }()
+	held, sc := startTarget(t, bin+"/sigtarget", "0")
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if _, err := other.Attach(held.Process.Pid, AttachOptions{}, r.arm); err != nil {
+		t.Fatal(err)
+	}
+	tracer, _ := strconv.Atoi(func() string { _, tp := procState(t, held.Process.Pid); return tp }())
+
+	for _, tc := range []struct {
+		name   string
+		pid    int
+		thread bool
+		cause  Cause
+		errno  error
+		msg    string
+	}{
+		{"missing", 1<<22 + 1, false, CauseNoProcess, unix.ESRCH, fmt.Sprintf("attach to %d: no such process", 1<<22+1)},
+		{"itself", os.Getpid(), false, CauseSelf, unix.EPERM, fmt.Sprintf("attach to %d: perfprof's own process", os.Getpid())},
+		{"zombie", zpid, false, CauseZombie, unix.EPERM, fmt.Sprintf("attach to %d: zombie", zpid)},
+		{"kernel thread", 2, true, CauseNotPermitted, unix.EPERM, "attach to 2: not permitted"},
+		{"traced", held.Process.Pid, false, CauseTraced, unix.EPERM,
+			fmt.Sprintf("attach to %d: already traced by process %d", held.Process.Pid, tracer)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "kernel thread" && Comm(2) != "kthreadd" {
+				t.Skipf("task 2 is %q, not kthreadd", Comm(2))
+			}
+			if tc.name == "traced" && tracer == os.Getpid() {
+				// The other tracer's thread is the main thread: that is
+				// perfprof itself to the tracer.
+				t.Skip("the other tracer runs on the main thread")
+			}
+			ae := attach(tc.pid, tc.thread)
+			if ae.Cause != tc.cause || ae.PID != tc.pid || !errors.Is(ae, tc.errno) || ae.Error() != tc.msg {
+				t.Errorf("%+v (%q), want cause %v, errno %v, %q", ae, ae.Error(), tc.cause, tc.errno, tc.msg)
+			}
+			if tc.cause == CauseTraced && (ae.TracerPID != tracer || ae.TracerComm != Comm(tracer)) {
+				t.Errorf("tracer %d %q, want %d %q", ae.TracerPID, ae.TracerComm, tracer, Comm(tracer))
+			}
+		})
+	}
 }

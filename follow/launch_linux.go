@@ -142,10 +142,11 @@ type ArmFunc func(task pidtree.Task) ([]pidtree.Device, error)
 // Its wait status is the Result's Workload. A tracer launches one
 // workload, before or after Run.
 func (t *Tracer) Launch(path string, argv, env []string, arm ArmFunc) (pid int, err error) {
-	if derr := t.do(func() { pid, err = t.launch(path, argv, env, arm) }); derr != nil {
-		return 0, derr
+	r := &launchRequest{call: newCall(), path: path, argv: argv, env: env, arm: arm}
+	if err := t.do(r, r.done); err != nil {
+		return 0, err
 	}
-	return pid, err
+	return r.pid, r.err
 }
 
 // stub is a launch stub held before its exec.
@@ -248,7 +249,7 @@ func (t *Tracer) launch(path string, argv, env []string, arm ArmFunc) (int, erro
 	n.Prelaunch = true
 	n.Proc = t.newProc()
 	t.workload = pid
-	t.stats.Tasks++
+	t.counts.followed.Add(1)
 	t.logf("LAUNCH %d %q", pid, path)
 	devs, err := arm(n.Task())
 	for _, d := range devs {

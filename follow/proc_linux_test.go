@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,8 +19,8 @@ func TestProcessOf(t *testing.T) {
 		if tgid, ppid := processOf(task); tgid != os.Getpid() || ppid != os.Getppid() {
 			t.Errorf("processOf(%d) = %d, %d; want %d, %d", task, tgid, ppid, os.Getpid(), os.Getppid())
 		}
-		if tgid, ppid := statusInt(task, "Tgid"), statusInt(task, "PPid"); tgid != os.Getpid() || ppid != os.Getppid() {
-			t.Errorf("/proc/%d/status: Tgid %d PPid %d", task, tgid, ppid)
+		if st, err := procfs.ReadStatus(task); err != nil || st.TGID != os.Getpid() || st.PPID != os.Getppid() {
+			t.Errorf("/proc/%d/status: %+v, %v", task, st, err)
 		}
 	}
 	if _, _, ok := pidfdProcessOf(tid); !ok {

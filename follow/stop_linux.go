@@ -3,6 +3,7 @@ package follow
 import (
 	"time"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +17,7 @@ const graceDelay = 300 * time.Millisecond
 // stopped). It returns at once; Wait tells when it is done. Stop may be
 // called from any goroutine, any number of times.
 func (t *Tracer) Stop() {
-	t.stopOnce.Do(func() { t.post(t.beginStop) })
+	t.stopOnce.Do(func() { t.post(stopRequest{}) })
 }
 
 // beginStop lets go of everything. Precondition: on the tracer thread.
@@ -40,8 +41,8 @@ func (t *Tracer) beginStop() {
 				killed[pid] = true
 				unix.Kill(pid, unix.SIGKILL)
 				t.logf("  KILL %d", pid)
-			} else if n.TGID == 0 && n.PID > 0 {
-				unix.Tgkill(n.PID, n.PID, unix.SIGKILL)
+			} else if n.TGID == 0 && n.TID > 0 {
+				unix.Tgkill(n.TID, n.TID, unix.SIGKILL)
 			}
 			continue
 		}
@@ -50,8 +51,8 @@ func (t *Tracer) beginStop() {
 			// It traps at once (or never, if it is already exiting: then
 			// its death comes instead). A task in group-stop traps too,
 			// and is detached still stopped.
-			err := interrupt(n.PID)
-			t.logf("  INTERRUPT %d (%v)", n.PID, errOrOK(err))
+			err := interrupt(n.TID)
+			t.logf("  INTERRUPT %d (%v)", n.TID, errOrOK(err))
 		case pidtree.NewStopped:
 			// Held in its first stop; its parent's event detaches it.
 		case pidtree.Announced:
@@ -73,7 +74,7 @@ func (t *Tracer) armGrace() {
 		select {
 		case <-t.done:
 			return
-		case t.reqs <- request{fn: t.graceCheck, reply: make(chan struct{}, 1)}:
+		case t.reqs <- graceRequest{}:
 		}
 		t.wake()
 	})
@@ -83,18 +84,18 @@ func (t *Tracer) armGrace() {
 func (t *Tracer) graceCheck() {
 	t.graceTimer = nil
 	for _, n := range t.tree.Nodes() {
-		st, err := readStat(n.PID)
+		st, err := procfs.ReadStat(n.TID)
 		switch {
-		case err != nil || st.State == 'Z' || st.State == 'X':
+		case err != nil || st.Zombie():
 			// Gone, or a zombie the kernel releases when we exit.
-			t.logf("  LEAVE %d (zombie or gone)", n.PID)
+			t.logf("  LEAVE %d (zombie or gone)", n.TID)
 			t.forget(n)
 		case n.Workload:
-			unix.Tgkill(n.TGID, n.PID, unix.SIGKILL)
+			unix.Tgkill(n.TGID, n.TID, unix.SIGKILL)
 		case n.Phase == pidtree.NewStopped:
-			t.release(n, n.PID, 0)
+			t.release(n, n.TID, 0)
 		case n.Phase == pidtree.Running:
-			interrupt(n.PID)
+			interrupt(n.TID)
 		}
 	}
 	if t.tree.Len() > 0 {
@@ -116,7 +117,7 @@ const forwardWindow = time.Second
 // called from any goroutine. Without a workload, or once it exited or the
 // tracer is stopping, it does nothing.
 func (t *Tracer) Forward(sig unix.Signal, at time.Time) {
-	t.post(func() { t.forward(sig, at) })
+	t.post(forwardRequest{sig: sig, at: at})
 }
 
 // forward runs on the tracer thread.

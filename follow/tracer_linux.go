@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/runstats"
 	"github.com/perfprof/perfprof/sigstart"
 	"golang.org/x/sys/unix"
 )
@@ -35,6 +36,7 @@ type Options struct {
 type Stats struct {
 	Tasks        int // tasks followed: attached, launched and created
 	Forks        int // tasks created by followed tasks: one per ForkEvent given to Hooks.Fork or Hooks.Died
+	Ended        int // followed tasks that ended: one per Hooks.Died or Hooks.Exit
 	ChildFirst   int // new children whose first stop came before the parent's event
 	Execs        int
 	Exits        int // tasks reaped
@@ -65,8 +67,8 @@ type Tracer struct {
 	stopping   bool
 	graceTimer *time.Timer
 	workload   int
-	nproc      uint64 // the last Proc given
-	stats      Stats
+	procs      procIDs
+	stats      Stats // but Tasks, Forks and Ended: those are counts'
 	lastYield  time.Time
 	// sigSeen[sig] is when a task of the workload's process last stopped
 	// to take delivery of sig (see Forward).
@@ -74,6 +76,9 @@ type Tracer struct {
 
 	// written by the tracer goroutine before done is closed
 	result Result
+
+	// written by the tracer goroutine, read by RunStats from any
+	counts taskCounts
 
 	running  atomic.Bool
 	stopOnce sync.Once
@@ -87,11 +92,6 @@ type Result struct {
 	// Stopped is true if Stop ended the run (rather than the tasks exiting).
 	Stopped bool
 	Stats   Stats
-}
-
-type request struct {
-	fn    func()
-	reply chan struct{}
 }
 
 // Start starts the tracer goroutine and returns once it is ready.
@@ -117,10 +117,10 @@ func Start(opt Options) (*Tracer, error) {
 // errEnded is returned by requests to a tracer that has ended.
 var errEnded = errors.New("follow: the tracer has ended")
 
-// do runs fn on the tracer thread and waits for it: before Run, or while
-// the wait loop runs (a waker wakes it). It fails once the tracer ended.
-func (t *Tracer) do(fn func()) error {
-	r := request{fn: fn, reply: make(chan struct{})}
+// do queues r for the tracer thread and waits until it was answered (its
+// done channel closed): before Run, or while the wait loop runs (a waker
+// wakes it). It fails once the tracer ended.
+func (t *Tracer) do(r request, done <-chan struct{}) error {
 	select {
 	case t.reqs <- r:
 	case <-t.done:
@@ -130,11 +130,11 @@ func (t *Tracer) do(fn func()) error {
 		t.wake()
 	}
 	select {
-	case <-r.reply:
+	case <-done:
 		return nil
 	case <-t.done:
 		select {
-		case <-r.reply: // served as the loop ended
+		case <-done: // served as the loop ended
 			return nil
 		default:
 			return errEnded
@@ -159,19 +159,16 @@ func (t *Tracer) serve(ready chan<- struct{}) {
 	}
 	close(ready)
 	for r := range t.reqs {
-		if r.fn == nil { // Run
-			close(r.reply)
+		t.answer(r)
+		if _, ok := r.(*runRequest); ok {
 			break
 		}
-		r.fn()
-		close(r.reply)
 	}
 	t.loop()
 	if t.waker != nil {
 		t.waker.close()
 	}
-	t.result.Stats = t.stats
-	t.result.Stats.Left = t.tree.Len()
+	t.result.Stats = t.snapshot()
 	close(t.done)
 	// Nothing is traced any more (or what is left is a zombie the kernel
 	// releases when we exit): the goroutine may return and its thread die.
@@ -183,10 +180,10 @@ func (t *Tracer) Run() {
 	if t.running.Swap(true) {
 		return
 	}
-	r := request{reply: make(chan struct{})}
+	r := &runRequest{call: newCall()}
 	select {
 	case t.reqs <- r:
-		<-r.reply
+		<-r.done
 	case <-t.done:
 	}
 }
@@ -203,14 +200,35 @@ func (t *Tracer) Close() Result {
 // followed at this moment. Once the tracer has ended, they are the final
 // ones.
 func (t *Tracer) Stats() Stats {
-	var s Stats
-	if err := t.do(func() {
-		s = t.stats
-		s.Left = t.tree.Len()
-	}); err != nil {
+	r := &statsRequest{call: newCall()}
+	if err := t.do(r, r.done); err != nil {
 		return t.Wait().Stats
 	}
+	return r.stats
+}
+
+// snapshot returns the counters now. Precondition: on the tracer thread.
+func (t *Tracer) snapshot() Stats {
+	s := t.stats
+	s.Tasks, s.Forks, s.Ended = t.counts.read()
+	s.Left = t.tree.Len()
 	return s
+}
+
+// RunStats returns the task figures of the run so far. It may be called
+// from any goroutine, at any time (the metrics read it at each scrape),
+// and does not wait for the tracer: Followed, Created and Ended are
+// counted as the tracer goes; Left is known once it has ended, and is 0
+// before.
+func (t *Tracer) RunStats() runstats.Tasks {
+	followed, created, ended := t.counts.read()
+	rs := runstats.Tasks{Followed: followed, Created: created, Ended: ended}
+	select {
+	case <-t.done:
+		rs.Left = t.result.Stats.Left
+	default:
+	}
+	return rs
 }
 
 // Done is closed when the tracer has ended.
@@ -222,12 +240,12 @@ func (t *Tracer) Wait() Result {
 	return t.result
 }
 
-// post queues fn for the tracer thread and returns without waiting for it.
-// Before Run, fn runs when Run starts the loop; after, a waker wakes the
-// loop for it. Nothing runs once the tracer has ended.
-func (t *Tracer) post(fn func()) {
+// post queues r for the tracer thread and returns without waiting for
+// it. Before Run, r is served when Run starts the loop; after, a waker
+// wakes the loop for it. Nothing is served once the tracer has ended.
+func (t *Tracer) post(r request) {
 	select {
-	case t.reqs <- request{fn: fn, reply: make(chan struct{}, 1)}:
+	case t.reqs <- r:
 	case <-t.done:
 		return
 	}
@@ -256,10 +274,7 @@ func (t *Tracer) wake() {
 
 // newProc returns a new process instance id. Precondition: on the tracer
 // thread.
-func (t *Tracer) newProc() uint64 {
-	t.nproc++
-	return t.nproc
-}
+func (t *Tracer) newProc() uint64 { return t.procs.next() }
 
 // logf writes a -v line. On the stop path, call it under "if t.log !=
 // nil": the arguments are boxed (allocated) before logf can check.
@@ -294,11 +309,7 @@ func (t *Tracer) loop() {
 				return
 			}
 			// Nothing to wait for but requests (an Attach, Stop).
-			r := <-t.reqs
-			if r.fn != nil {
-				r.fn()
-			}
-			close(r.reply)
+			t.answer(<-t.reqs)
 			continue
 		}
 		var ws unix.WaitStatus
@@ -335,10 +346,7 @@ func (t *Tracer) serveRequests() {
 	for {
 		select {
 		case r := <-t.reqs:
-			if r.fn != nil {
-				r.fn()
-			}
-			close(r.reply)
+			t.answer(r)
 		default:
 			return
 		}

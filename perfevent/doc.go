@@ -2,7 +2,7 @@
 // names into resolved attrs (Parse), opens one counter group per task and
 // reads, enables and closes it (OpenGroup, Group), looks up tracepoint ids
 // in tracefs, and gives errnos of perf_event_open(2) their meaning
-// (ErrNotSupported, ErrPermission, ...; Hint says what to do about them).
+// (ErrNotSupported, ErrPermission, ...: facts a caller turns into advice).
 // For sampling, it reads a perf ring buffer (MapRing, Ring), decodes its
 // records (DecodeRecord: a pure function of the attr's formats and the
 // bytes, with no allocation per record), reads tracepoint formats
@@ -47,8 +47,8 @@
 //	defer runtime.UnlockOSThread()
 //	g, err := perfevent.OpenGroup(specs, unix.Gettid(), perfevent.OpenOptions{})
 //	if err != nil {
-//		if h := perfevent.Hint(err); h != "" {
-//			log.Print("hint: ", h)
+//		if errors.Is(err, perfevent.ErrPermission) {
+//			log.Print("see kernel.perf_event_paranoid")
 //		}
 //		log.Fatal(err) // open "task-clock" for tid 4242: ...
 //	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+
+	"golang.org/x/sys/unix"
 )
 
 // Errors that OpenGroup, Probe and Pin wrap in an *OpenError, next to the
@@ -56,28 +58,16 @@ func (e *OpenError) Error() string {
 
 func (e *OpenError) Unwrap() error { return e.Err }
 
-// Hint returns one line saying what the user can do about err, an error
-// from this package, or "" if there is nothing useful to say.
-func Hint(err error) string {
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, ErrNotSupported):
-		var oe *OpenError
-		if errors.As(err, &oe) && isHardwareName(oe.Event) {
-			return "this machine has no hardware PMU (common in VMs); try -e task-clock or -e cpu-clock"
-		}
-		return ""
-	case errors.Is(err, ErrPermission):
-		p := "kernel.perf_event_paranoid"
-		if v, ok := perfEventParanoid(); ok {
-			p = fmt.Sprintf("kernel.perf_event_paranoid is %d", v)
-		}
-		return p + "; lower it (sysctl -w kernel.perf_event_paranoid=1) or run as root or with CAP_PERFMON"
-	case errors.Is(err, ErrTooManyFiles):
-		return "each followed task needs one fd per event; raise the limit with 'ulimit -n' (hard limit) or count fewer events"
-	case errors.Is(err, ErrBusy):
-		return "another tool holds the PMU exclusively; stop it or count software events"
-	}
-	return ""
-}
+// Hardware reports whether the event that failed needs a hardware PMU
+// (cycles, a cache event, a raw event): its ErrNotSupported then means
+// that this machine has none.
+func (e *OpenError) Hardware() bool { return isHardwareName(e.Event) }
+
+// ErrnoError returns what an errno from perf_event_open means: a sentinel
+// of this package wrapped next to the errno (both match errors.Is), or the
+// errno alone.
+func ErrnoError(errno unix.Errno) error { return openErrnoError(errno) }
+
+// Paranoid returns kernel.perf_event_paranoid; ok is false if it cannot
+// be read.
+func Paranoid() (level int, ok bool) { return perfEventParanoid() }

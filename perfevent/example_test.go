@@ -18,7 +18,7 @@ func Example() {
 	defer runtime.UnlockOSThread()
 	g, err := perfevent.OpenGroup(specs, unix.Gettid(), perfevent.OpenOptions{})
 	if err != nil {
-		log.Fatal(err, "; hint: ", perfevent.Hint(err))
+		log.Fatal(err)
 	}
 	defer g.Close()
 

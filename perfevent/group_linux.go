@@ -1,17 +1,16 @@
 package perfevent
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -181,21 +180,17 @@ const pfExiting = 0x4
 // or X, "the task is exiting" if PF_EXITING is set, "" if it is neither or
 // this cannot be told.
 func taskEnd(tid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/stat")
-	if err != nil {
+	st, err := procfs.ReadStat(tid)
+	switch {
+	case err != nil:
 		// Gone, unless there is no /proc to look in.
 		if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)) && procMounted() {
 			return "the task has exited"
 		}
 		return ""
-	}
-	state, flags, ok := parseStat(b)
-	switch {
-	case !ok:
-		return ""
-	case state == 'Z' || state == 'X':
+	case st.Zombie():
 		return "the task has exited"
-	case flags&pfExiting != 0:
+	case st.Flags&pfExiting != 0:
 		return "the task is exiting"
 	}
 	return ""
@@ -204,26 +199,6 @@ func taskEnd(tid int) string {
 func procMounted() bool {
 	_, err := os.Stat("/proc/self/stat")
 	return err == nil
-}
-
-// parseStat returns the state (field 3) and the flags (field 9) of a
-// /proc/TID/stat line, "TID (COMM) STATE PPID PGRP SESSION TTY TPGID FLAGS
-// ...". COMM may hold spaces and parentheses: the fields are counted from
-// the last ')'.
-func parseStat(b []byte) (state byte, flags uint64, ok bool) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 7 || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
-	if err != nil {
-		return 0, 0, false
-	}
-	return f[0][0], flags, true
 }
 
 // Group is one counter group on one task: the leader is the first spec,

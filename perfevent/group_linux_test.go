@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/perfprof/perfprof/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -351,8 +352,8 @@ func TestOpenHardware(t *testing.T) {
 			t.Errorf("Error() = %q, want %q", err, want)
 		}
 	}
-	if h := Hint(err); !strings.Contains(h, "PMU") {
-		t.Errorf("Hint = %q, want it to mention the PMU", h)
+	if oe := (*OpenError)(nil); !errors.As(err, &oe) || !oe.Hardware() {
+		t.Errorf("%v: want an *OpenError of a hardware event (the hint names the PMU)", err)
 	}
 	if err := Probe(specs); !errors.Is(err, ErrNotSupported) {
 		t.Errorf("Probe(cycles) = %v, want ErrNotSupported", err)
@@ -596,29 +597,6 @@ func TestLargeGroupOrder(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	for _, tc := range []struct {
-		line  string
-		state byte
-		flags uint64
-		ok    bool
-	}{
-		{"4242 (sleep) S 1 4242 4242 0 -1 4194560 120 0 0 0 0 0 0 0 20 0 1 0\n", 'S', 4194560, true},
-		// A comm with spaces and parentheses: the fields start after the last ')'.
-		{"4243 (a) Z 1 2 3 (b) R 5 6 7 8 9 10 11 12 13) Z 1 4243 4243 0 -1 4227148 0 0\n", 'Z', 4227148, true},
-		{"4244 (x y) R 1 4244 4244 34816 4244 4 1 2 3\n", 'R', 4, true},
-		{"4245 (trunc) S 1 2 3 4\n", 0, 0, false},
-		{"4246 (bad) S 1 2 3 4 5 flags\n", 0, 0, false},
-		{"4247 no parens S 1 2 3 4 5 6\n", 0, 0, false},
-		{"", 0, 0, false},
-	} {
-		state, flags, ok := parseStat([]byte(tc.line))
-		if state != tc.state || flags != tc.flags || ok != tc.ok {
-			t.Errorf("parseStat(%q) = %q, %d, %v; want %q, %d, %v", tc.line, state, flags, ok, tc.state, tc.flags, tc.ok)
-		}
-	}
-}
-
 // startChild starts a child that blocks, and returns it with cleanup
 // registered. kill makes it a zombie: killed but not reaped.
 func startChild(t *testing.T) (pid int, kill func()) {
@@ -665,8 +643,7 @@ func TestTaskEnd(t *testing.T) {
 	}
 	pid, kill := startChild(t)
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-		if st, _, ok := parseStat(b); err == nil && ok && st == 'S' {
+		if st, err := procfs.ReadStat(pid); err == nil && st.State == 'S' {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -678,11 +655,10 @@ func TestTaskEnd(t *testing.T) {
 		t.Errorf("taskEnd(sleeping child) = %q, want none", why)
 	}
 	kill()
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	st, flags, _ := parseStat(b)
-	t.Logf("zombie: state %c, flags %#x", st, flags)
-	if st != 'Z' || flags&pfExiting == 0 {
-		t.Errorf("zombie %d: state %q flags %#x, want Z with PF_EXITING", pid, st, flags)
+	st, _ := procfs.ReadStat(pid)
+	t.Logf("zombie: state %c, flags %#x", st.State, st.Flags)
+	if st.State != 'Z' || st.Flags&pfExiting == 0 {
+		t.Errorf("zombie %d: state %q flags %#x, want Z with PF_EXITING", pid, st.State, st.Flags)
 	}
 	if why := taskEnd(pid); why != "the task has exited" {
 		t.Errorf("taskEnd(zombie) = %q, want the task has exited", why)
@@ -753,8 +729,11 @@ func TestOpenExitingTask(t *testing.T) {
 	if err.Error() != want {
 		t.Errorf("Error() = %q, want %q", err, want)
 	}
-	if h := Hint(err); h != "" {
-		t.Errorf("Hint(%v) = %q, want none", err, h)
+	// No hint: none of the errors a user can do something about.
+	for _, hinted := range []error{ErrNotSupported, ErrPermission, ErrTooManyFiles, ErrBusy} {
+		if errors.Is(err, hinted) {
+			t.Errorf("%v: matches %v, want no hint", err, hinted)
+		}
 	}
 	// The fd limit is perfprof's, whatever the task does.
 	if err := openFailed("page-faults", pid, "perf_event_open", openErrnoError(unix.EMFILE)); errors.Is(err, ErrNoTask) || !errors.Is(err, ErrTooManyFiles) {

@@ -229,7 +229,7 @@ func (m *model) check() {
 		if n.parent != nil {
 			wantParent = n.parent.real
 		}
-		if r.PID != n.tid || r.Refs() != n.refs() || r.Phase != n.phase() || r.Parent != wantParent {
+		if r.TID != n.tid || r.Refs() != n.refs() || r.Phase != n.phase() || r.Parent != wantParent {
 			m.fail("node %v (parent %v), model %v (parent %v)", r, r.Parent, n, n.parent)
 		}
 		if len(r.Devs) != len(n.devs) {

@@ -33,7 +33,7 @@ func (tc *tracer) act(verb string, tid int) {
 
 // detach lets n go at one of its stops: __detach() in ptrace.c.
 func (tc *tracer) detach(n *Node) {
-	tc.act("DETACH", n.PID)
+	tc.act("DETACH", n.TID)
 	tc.tree.Remove(n)
 }
 
@@ -50,7 +50,7 @@ func (tc *tracer) birth(child *Node) {
 	}
 	tc.devs = append(tc.devs, cloneDevs(tc.t, tc.tree, parent, child)...)
 	tc.tree.Complete(child)
-	tc.act("CONT", child.PID)
+	tc.act("CONT", child.TID)
 }
 
 func (tc *tracer) event(ev string) {
@@ -114,7 +114,7 @@ func (tc *tracer) event(ev string) {
 		// on it, whether or not a was reaped already.
 		fmt.Sscan(f[1], &a)
 		for _, n := range tc.tree.Nodes() {
-			if n.PID == a || (n.Parent != nil && n.Parent.PID == a) {
+			if n.TID == a || (n.Parent != nil && n.Parent.TID == a) {
 				n.Detach = true
 			}
 		}
@@ -304,7 +304,7 @@ func TestTraces(t *testing.T) {
 				for _, d := range n.Devs {
 					names = append(names, d.(*fakeDev).name)
 				}
-				got[n.PID] = names
+				got[n.TID] = names
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.devs) {
 				t.Errorf("devices:\n got %v\nwant %v", got, tc.devs)

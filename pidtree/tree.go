@@ -66,7 +66,7 @@ func (t Task) Thread() bool { return t.TID != t.TGID }
 
 // Node is one followed task.
 type Node struct {
-	PID  int // the task's TID (the kernel's "pid" in ptrace and wait)
+	TID  int // the task (the kernel's "pid" in ptrace and wait)
 	TGID int // its process
 	PPID int // the process that created its process (0 if unknown)
 	// Proc and ParentProc: see Task.
@@ -98,14 +98,14 @@ type Node struct {
 
 // Task returns n's identity.
 func (n *Node) Task() Task {
-	return Task{TID: n.PID, TGID: n.TGID, PPID: n.PPID, Proc: n.Proc, ParentProc: n.ParentProc, Forked: n.Kind != 0}
+	return Task{TID: n.TID, TGID: n.TGID, PPID: n.PPID, Proc: n.Proc, ParentProc: n.ParentProc, Forked: n.Kind != 0}
 }
 
 func (n *Node) String() string {
 	if n == nil {
 		return "<nil>"
 	}
-	return fmt.Sprintf("%d(tgid %d, %s, refs %d)", n.PID, n.TGID, n.Phase, n.refs)
+	return fmt.Sprintf("%d(tgid %d, %s, refs %d)", n.TID, n.TGID, n.Phase, n.refs)
 }
 
 // Refs returns the number of references held on n.
@@ -120,7 +120,7 @@ type Tree struct {
 	overPut  int     // Puts without a reference (caller bugs)
 }
 
-func less(a, b *Node) bool { return a.PID < b.PID }
+func less(a, b *Node) bool { return a.TID < b.TID }
 
 // New returns an empty tree.
 func New() *Tree {
@@ -132,7 +132,7 @@ func (t *Tree) Len() int { return t.idx.Len() }
 
 // Find returns the node of tid, or nil.
 func (t *Tree) Find(tid int) *Node {
-	t.pivot.PID = tid
+	t.pivot.TID = tid
 	n, _ := t.idx.Get(&t.pivot)
 	return n
 }
@@ -159,7 +159,7 @@ func (t *Tree) alloc(tid int) *Node {
 	} else {
 		n = new(Node)
 	}
-	n.PID = tid
+	n.TID = tid
 	n.refs = 1
 	n.inTree = true
 	t.idx.ReplaceOrInsert(n)
@@ -256,7 +256,7 @@ func (t *Tree) Unlink(n *Node) {
 // takes over the leader's TID. The replaced node is returned, already out
 // of the index, with its index reference dropped.
 func (t *Tree) Rekey(n *Node, tid int) (replaced *Node) {
-	if n.PID == tid {
+	if n.TID == tid {
 		return nil
 	}
 	if old := t.Find(tid); old != nil {
@@ -268,7 +268,7 @@ func (t *Tree) Rekey(n *Node, tid int) (replaced *Node) {
 	} else {
 		n.refs++ // the index's reference, dropped by Remove
 	}
-	n.PID = tid
+	n.TID = tid
 	t.idx.ReplaceOrInsert(n)
 	n.inTree = true
 	return replaced

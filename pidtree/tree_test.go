@@ -254,7 +254,7 @@ func TestTIDReuseAfterReap(t *testing.T) {
 	if tr.Find(1234) != reused {
 		t.Errorf("Find(1234) = %v, want the new node", tr.Find(1234))
 	}
-	if old.PID != 1234 || old.Refs() != 1 || olddev.live() != 1 {
+	if old.TID != 1234 || old.Refs() != 1 || olddev.live() != 1 {
 		t.Errorf("old node = %v, device live %d; want it kept alive by 2000", old, olddev.live())
 	}
 
@@ -351,7 +351,7 @@ func TestRekey(t *testing.T) {
 			if replaced != leader {
 				t.Fatalf("Rekey replaced %p, want the leader %p", replaced, leader)
 			}
-			if tr.Find(1234) != thread || tr.Find(1235) != nil || thread.PID != 1234 {
+			if tr.Find(1234) != thread || tr.Find(1235) != nil || thread.TID != 1234 {
 				t.Fatalf("Find(1234) = %v, Find(1235) = %v", tr.Find(1234), tr.Find(1235))
 			}
 			wantLen := 1
@@ -539,7 +539,7 @@ func TestAllocs(t *testing.T) {
 		}},
 		{name: "Announce+FirstStop+Link+Complete+Remove", fn: func() {
 			c, _ := tr.Announce(parent, absent())
-			tr.FirstStop(c.PID)
+			tr.FirstStop(c.TID)
 			tr.Link(c, dev)
 			tr.Complete(c)
 			tr.Remove(c)

@@ -1,9 +1,9 @@
 // Package report owns the report model of a run: it turns the counts of
 // the followed tasks into rows — one per process, one per thread
 // (PerThread), or one per command name (ByComm) — in tree order, and keeps
-// its memory bounded however many tasks a run sees. It does no I/O:
-// writers (cmd/perfprof's table and JSON, later metrics and profiles)
-// consume the Reports it makes.
+// its memory bounded however many tasks a run sees. It does no I/O: the
+// report stream (package stream: a table or JSON counts records) consumes
+// the Reports it makes, and the metrics its Snapshots.
 //
 // A Model learns of each device's start and end (it is profdev's sink) and
 // reads the live ones at each report. The counts of an ended task are

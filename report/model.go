@@ -16,8 +16,8 @@ const DefaultKeep = 1000
 
 // Options say what rows a Model makes.
 type Options struct {
-	// Events are the names of the counted events, in order.
-	Events []string
+	// Events are the counted events, in order.
+	Events []perfevent.Spec
 	// PerThread makes one row per thread instead of one per process.
 	PerThread bool
 	// ByComm makes one row per command name instead of one per process.

@@ -27,7 +27,7 @@ type run struct {
 
 func newRun(t testing.TB, opt Options) *run {
 	if opt.Events == nil {
-		opt.Events = []string{"task-clock"}
+		opt.Events = []perfevent.Spec{{Name: "task-clock"}}
 	}
 	return &run{t: t, m: NewModel(opt), live: map[uint64]*profdev.Counts{}}
 }
@@ -312,7 +312,7 @@ func TestPerThread(t *testing.T) {
 func BenchmarkChurn(b *testing.B) {
 	const n = 200_000
 	for range b.N {
-		r := newRun(b, Options{Events: []string{"task-clock", "page-faults"}})
+		r := newRun(b, Options{Events: []perfevent.Spec{{Name: "task-clock"}, {Name: "page-faults"}}})
 		root := proc(1, 0, 1, 0)
 		rootID := r.start(root, "storm")
 		var half runtime.MemStats
@@ -345,7 +345,7 @@ func BenchmarkChurn(b *testing.B) {
 // BenchmarkStartEnd is what the model adds to the tracer's stop path for
 // each short-lived process: its device's start and end.
 func BenchmarkStartEnd(b *testing.B) {
-	m := NewModel(Options{Events: []string{"task-clock", "page-faults"}})
+	m := NewModel(Options{Events: []perfevent.Spec{{Name: "task-clock"}, {Name: "page-faults"}}})
 	m.Started(1, proc(1, 0, 1, 0), "root")
 	vals := make([]perfevent.Value, 2)
 	b.ReportAllocs()

@@ -2,26 +2,27 @@ package symbol
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/perfprof/perfprof/internal/procfs"
 )
 
 // Protection bits of a mapping, as mmap(2)'s prot and PERF_RECORD_MMAP2's
 // prot field give them.
 const (
-	ProtRead  = 0x1
-	ProtWrite = 0x2
-	ProtExec  = 0x4
+	ProtRead  = procfs.ProtRead
+	ProtWrite = procfs.ProtWrite
+	ProtExec  = procfs.ProtExec
 )
 
 // deletedSuffix is what the kernel appends to the path of a mapped file
 // that was unlinked.
-const deletedSuffix = " (deleted)"
+const deletedSuffix = procfs.DeletedSuffix
 
 // Mapping is one mapping of a process's address space, as a line of
 // /proc/PID/maps or a PERF_RECORD_MMAP2 describes it.
@@ -102,12 +103,8 @@ func parseMaps(r io.Reader, execOnly bool, buf []byte) ([]Mapping, error) {
 		if len(line) == 0 {
 			continue
 		}
-		if execOnly {
-			// "start-end perms ...": the x of the permissions.
-			sp := bytes.IndexByte(line, ' ')
-			if sp < 0 || len(line) < sp+4 || line[sp+3] != 'x' {
-				continue
-			}
+		if execOnly && !procfs.ExecLine(line) {
+			continue
 		}
 		m, err := ParseMapsLine(string(line))
 		if err != nil {
@@ -125,79 +122,15 @@ func parseMaps(r io.Reader, execOnly bool, buf []byte) ([]Mapping, error) {
 // line, in the file's order (by address).
 func ParseMaps(r io.Reader) ([]Mapping, error) { return parseMaps(r, false, nil) }
 
-// ParseMapsLine parses one line of /proc/PID/maps:
+// ParseMapsLine parses one line of /proc/PID/maps (see
+// procfs.ParseMapsLine):
 //
 //	55d4c2a00000-55d4c2a01000 r-xp 00001000 08:01 1234567    /usr/bin/my app (deleted)
 func ParseMapsLine(line string) (Mapping, error) {
-	var m Mapping
-	rest := line
-	field := func() string {
-		rest = strings.TrimLeft(rest, " \t")
-		i := strings.IndexAny(rest, " \t")
-		if i < 0 {
-			f := rest
-			rest = ""
-			return f
-		}
-		f := rest[:i]
-		rest = rest[i:]
-		return f
-	}
-	addrs, perms, off, dev, ino := field(), field(), field(), field(), field()
-	start, end, ok := strings.Cut(addrs, "-")
-	if !ok {
-		return m, fmt.Errorf("bad address range %q in %q", addrs, line)
-	}
-	var err error
-	if m.Start, err = strconv.ParseUint(start, 16, 64); err != nil {
-		return m, fmt.Errorf("bad start address in %q: %w", line, err)
-	}
-	if m.End, err = strconv.ParseUint(end, 16, 64); err != nil {
-		return m, fmt.Errorf("bad end address in %q: %w", line, err)
-	}
-	if m.End < m.Start {
-		return m, fmt.Errorf("end before start in %q", line)
-	}
-	if len(perms) != 4 {
-		return m, fmt.Errorf("bad permissions %q in %q", perms, line)
-	}
-	if perms[0] == 'r' {
-		m.Prot |= ProtRead
-	}
-	if perms[1] == 'w' {
-		m.Prot |= ProtWrite
-	}
-	if perms[2] == 'x' {
-		m.Prot |= ProtExec
-	}
-	m.Shared = perms[3] == 's'
-	if m.Offset, err = strconv.ParseUint(off, 16, 64); err != nil {
-		return m, fmt.Errorf("bad offset in %q: %w", line, err)
-	}
-	maj, min, ok := strings.Cut(dev, ":")
-	if !ok {
-		return m, fmt.Errorf("bad device %q in %q", dev, line)
-	}
-	v, err := strconv.ParseUint(maj, 16, 32)
+	m, err := procfs.ParseMapsLine(line)
 	if err != nil {
-		return m, fmt.Errorf("bad device major in %q: %w", line, err)
+		return Mapping{}, err
 	}
-	m.Major = uint32(v)
-	if v, err = strconv.ParseUint(min, 16, 32); err != nil {
-		return m, fmt.Errorf("bad device minor in %q: %w", line, err)
-	}
-	m.Minor = uint32(v)
-	if m.Inode, err = strconv.ParseUint(ino, 10, 64); err != nil {
-		return m, fmt.Errorf("bad inode in %q: %w", line, err)
-	}
-	// The path starts after the padding that follows the inode and runs
-	// to the end of the line, spaces included.
-	path := strings.TrimLeft(rest, " \t")
-	if m.Inode != 0 || strings.HasPrefix(path, "/") {
-		if p, ok := strings.CutSuffix(path, deletedSuffix); ok {
-			path, m.Deleted = p, true
-		}
-	}
-	m.Path = path
-	return m, nil
+	return Mapping{Start: m.Start, End: m.End, Prot: m.Prot, Shared: m.Shared, Offset: m.Offset,
+		Major: m.Major, Minor: m.Minor, Inode: m.Inode, Path: m.Path, Deleted: m.Deleted}, nil
 }

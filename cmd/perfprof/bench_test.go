@@ -55,13 +55,9 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 				k := max(min(1000, b.N-done)-1, 1)
 				n := k + 1
 				done += n
-				names := make([]string, len(specs))
-				for i := range specs {
-					names[i] = specs[i].Name
-				}
-				set := profdev.NewSet(specs, report.NewModel(report.Options{Events: names}))
+				set := profdev.NewSet(specs, report.NewModel(report.Options{Events: specs}))
 				set.FollowChildren()
-				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set, tasks: &taskCounts{}}})
+				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set}})
 				if err != nil {
 					b.Fatal(err)
 				}

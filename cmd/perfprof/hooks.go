@@ -4,6 +4,7 @@ import (
 	"github.com/perfprof/perfprof/follow"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,17 +13,15 @@ import (
 // exit it records them. Every method runs on the tracer goroutine, on the
 // stop path.
 type hooks struct {
-	set   *profdev.Set
-	out   *output     // nil unless task events are written (--json)
-	tasks *taskCounts // created and ended, for the metrics
+	set *profdev.Set
+	out *stream.Stream // nil unless task events are written (--json)
 }
 
 var _ follow.Hooks = (*hooks)(nil)
 
 func (h *hooks) Fork(ev follow.ForkEvent, parent []pidtree.Device) ([]pidtree.Device, error) {
-	h.tasks.created.Add(1)
 	if h.out != nil {
-		h.out.event(forkRecord(ev))
+		h.fork(ev)
 	}
 	return h.set.Fork(ev.Task, parent)
 }
@@ -31,46 +30,31 @@ func (h *hooks) Exec(ev follow.ExecEvent, devs []pidtree.Device) {
 	comm := follow.Comm(ev.TID)
 	h.set.Exec(ev.Task, comm, devs)
 	if h.out != nil {
-		h.out.event(record{Type: "exec", PID: ev.TGID, TID: ev.OldTID, Comm: comm})
+		h.out.Exec(ev.Task, ev.OldTID, comm)
 	}
 }
 
 func (h *hooks) Died(ev follow.ForkEvent, ws unix.WaitStatus) {
-	h.tasks.created.Add(1)
-	h.tasks.ended.Add(1)
 	if h.out == nil {
 		return
 	}
-	h.out.event(forkRecord(ev))
-	h.out.event(exitRecord(ev.Task, ws))
+	h.fork(ev)
+	h.out.Exit(ev.Task, ws)
 }
 
 func (h *hooks) Exit(ev follow.ExitEvent, devs []pidtree.Device) {
-	h.tasks.ended.Add(1)
 	h.set.Exit(ev.Status, devs)
 	if h.out != nil {
-		h.out.event(exitRecord(ev.Task, ev.Status))
+		h.out.Exit(ev.Task, ev.Status)
 	}
 }
 
-// forkRecord is the JSON record of a new task. A task whose parent's
-// event never came has no parent_tid, and no kind unless it is a thread.
-func forkRecord(ev follow.ForkEvent) record {
-	r := record{Type: "fork", ParentTID: ev.ParentTID, TID: ev.TID, PID: ev.TGID}
+// fork writes the record of a new task. A task whose parent's event never
+// came has no kind unless it is a thread.
+func (h *hooks) fork(ev follow.ForkEvent) {
+	kind := ""
 	if ev.Kind != 0 {
-		r.Kind = ev.Kind.String()
+		kind = ev.Kind.String()
 	}
-	return r
-}
-
-func exitRecord(t pidtree.Task, ws unix.WaitStatus) record {
-	r := record{Type: "exit", PID: t.TGID, TID: t.TID}
-	if ws.Signaled() {
-		sig := int(ws.Signal())
-		r.Signal = &sig
-	} else {
-		code := ws.ExitStatus()
-		r.Code = &code
-	}
-	return r
+	h.out.Fork(ev.Task, ev.ParentTID, kind)
 }

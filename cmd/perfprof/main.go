@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/metrics"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
@@ -145,21 +146,67 @@ func usagef(format string, args ...any) error {
 }
 
 func parseArgs(args []string, stderr io.Writer) (*config, error) {
+	var (
+		c   config
+		raw rawFlags
+	)
+	fs := newFlagSet(&c, &raw, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fs.Usage()
+			return nil, nil
+		}
+		return nil, usagef("%s", printable(err.Error()))
+	}
+	if raw.help {
+		fs.Usage()
+		return nil, nil
+	}
+	if raw.version {
+		return &config{version: true}, nil
+	}
+	var err error
+	if c.pids, err = parseIDs(raw.pids, "-p"); err != nil {
+		return nil, err
+	}
+	if c.tids, err = parseIDs(raw.tids, "-t"); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		c.argv = fs.Args()
+	}
+	killAfterSet := fs.Changed("kill-after")
+	for _, check := range []func(*config, rawFlags, bool) error{checkTargets, checkOutputs, checkRun, checkSampling} {
+		if err := check(&c, raw, killAfterSet); err != nil {
+			return nil, err
+		}
+	}
+	c.interval = time.Duration(raw.interval) * time.Millisecond
+	if len(c.events) == 0 {
+		c.events = []string{"task-clock"}
+	}
+	return &c, nil
+}
+
+// rawFlags are the flags that parseArgs turns into config fields.
+type rawFlags struct {
+	pids, tids    []string
+	interval      int
+	help, version bool
+}
+
+// newFlagSet defines perfprof's flags on c and raw.
+func newFlagSet(c *config, raw *rawFlags, stderr io.Writer) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("perfprof", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SetInterspersed(false)
-	var (
-		pids, tids []string
-		interval   int
-		c          config
-	)
-	fs.StringSliceVarP(&pids, "pid", "p", nil, "attach to process `PID` (all its threads); comma-separated, repeatable")
-	fs.StringSliceVarP(&tids, "tid", "t", nil, "attach to thread `TID` only; comma-separated, repeatable")
+	fs.StringSliceVarP(&raw.pids, "pid", "p", nil, "attach to process `PID` (all its threads); comma-separated, repeatable")
+	fs.StringSliceVarP(&raw.tids, "tid", "t", nil, "attach to thread `TID` only; comma-separated, repeatable")
 	fs.BoolVar(&c.tree, "tree", false, "with -p: also attach to the processes each target already has below it")
 	fs.StringVar(&c.cgroup, "cgroup", "", "attach to every process of the cgroup v2 `DIR`, and to those that enter it later (a restarted service); run until stopped")
 	fs.StringArrayVarP(&c.events, "event", "e", nil, "events to count, comma-separated, repeatable (default task-clock)")
 	fs.BoolVar(&c.noFollow, "no-follow", false, "count the initial tasks only: no ptrace, new children are not counted")
-	fs.IntVarP(&interval, "interval", "i", 0, "print a report every `MS` milliseconds")
+	fs.IntVarP(&raw.interval, "interval", "i", 0, "print a report every `MS` milliseconds")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 10s, 1m); the workload is killed")
 	fs.DurationVar(&c.killAfter, "kill-after", defaultKillAfter, "after Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT), give the workload `D` to exit before its tasks are killed; 0 kills at once")
 	fs.IntVarP(&c.exitN, "exit-N", "N", 0, "stop after `N` samples (when sampling), or N interval reports")
@@ -187,103 +234,101 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.metricsPID, "metrics-pid", false, "with --listen: a series per process too (pids churn: mind the series)")
 	fs.IntVar(&c.metricsComms, "metrics-comms", metrics.DefaultMaxComms, "with --listen: at most `N` command names get series of their own; the rest are summed under comm=\"other\"")
 	fs.DurationVar(&c.metricsKeep, "metrics-keep", metrics.DefaultKeepEnded, "with --metrics-pid: an ended process keeps its series for `D`")
-	help := fs.BoolP("help", "h", false, "show this help")
-	showVersion := fs.Bool("version", false, "print perfprof's version (module version, VCS revision, Go version) and exit")
+	fs.BoolVarP(&raw.help, "help", "h", false, "show this help")
+	fs.BoolVar(&raw.version, "version", false, "print perfprof's version (module version, VCS revision, Go version) and exit")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
 		fs.SetOutput(stderr)
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			fs.Usage()
-			return nil, nil
-		}
-		return nil, usagef("%s", printable(err.Error()))
-	}
-	if *help {
-		fs.Usage()
-		return nil, nil
-	}
-	if *showVersion {
-		return &config{version: true}, nil
-	}
-	var err error
-	if c.pids, err = parseIDs(pids, "-p"); err != nil {
-		return nil, err
-	}
-	if c.tids, err = parseIDs(tids, "-t"); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		c.argv = fs.Args()
-	}
+	return fs
+}
+
+// checkTargets checks the targets: pids, threads, a cgroup or a command.
+func checkTargets(c *config, raw rawFlags, killAfterSet bool) error {
 	switch {
 	case len(c.pids)+len(c.tids) == 0 && len(c.argv) == 0 && c.cgroup == "":
-		return nil, usagef("no target: give -p PID, -t TID, --cgroup DIR or -- COMMAND (see perfprof -h)")
+		return usagef("no target: give -p PID, -t TID, --cgroup DIR or -- COMMAND (see perfprof -h)")
 	case c.cgroup != "" && len(c.argv) > 0:
-		return nil, usagef("give either --cgroup or a command, not both (the command %q would not be run)", c.argv[0])
+		return usagef("give either --cgroup or a command, not both (the command %q would not be run)", c.argv[0])
 	case c.cgroup != "" && c.noFollow:
-		return nil, usagef("--cgroup and --no-follow do not go together: --cgroup attaches with ptrace")
+		return usagef("--cgroup and --no-follow do not go together: --cgroup attaches with ptrace")
 	case len(c.pids)+len(c.tids) > 0 && len(c.argv) > 0:
-		return nil, usagef("give either -p/-t or a command, not both (the command %q would not be run)", c.argv[0])
+		return usagef("give either -p/-t or a command, not both (the command %q would not be run)", c.argv[0])
 	case c.tree && len(c.pids) == 0:
-		return nil, usagef("--tree needs -p PID")
+		return usagef("--tree needs -p PID")
 	case c.daemon && len(c.argv) > 0:
-		return nil, usagef("--daemon attaches to running processes (-p, -t): run a command in the foreground")
+		return usagef("--daemon attaches to running processes (-p, -t): run a command in the foreground")
+	}
+	return nil
+}
+
+// checkOutputs checks what is written: profiles, metrics, a daemon's report.
+func checkOutputs(c *config, raw rawFlags, killAfterSet bool) error {
+	switch {
 	case c.pprofDir != "" && (c.pprofFile != "" || c.foldedFile != "" || c.top):
-		return nil, usagef("--pprof-dir writes a profile of each interval, --pprof, --folded and --top the whole run's: give one of them")
-	case c.pprofDir != "" && interval == 0:
-		return nil, usagef("--pprof-dir needs -i MS: it writes a profile of each interval")
+		return usagef("--pprof-dir writes a profile of each interval, --pprof, --folded and --top the whole run's: give one of them")
+	case c.pprofDir != "" && raw.interval == 0:
+		return usagef("--pprof-dir needs -i MS: it writes a profile of each interval")
 	case c.keep < 0:
-		return nil, usagef("--keep %d: a number of profiles, 0 for all", c.keep)
+		return usagef("--keep %d: a number of profiles, 0 for all", c.keep)
 	case c.metricsComms < 1:
-		return nil, usagef("--metrics-comms %d: at least 1", c.metricsComms)
+		return usagef("--metrics-comms %d: at least 1", c.metricsComms)
 	case c.metricsKeep < 0:
-		return nil, usagef("--metrics-keep %v: must be positive", c.metricsKeep)
+		return usagef("--metrics-keep %v: must be positive", c.metricsKeep)
 	case c.daemon && (c.output == "" || c.output == "-"):
-		return nil, usagef("--daemon needs -o FILE: a daemon has no terminal to write its reports to")
+		return usagef("--daemon needs -o FILE: a daemon has no terminal to write its reports to")
+	}
+	return nil
+}
+
+// checkRun checks how the run goes: intervals, its end, the rows.
+func checkRun(c *config, raw rawFlags, killAfterSet bool) error {
+	switch {
 	case c.tree && c.noFollow:
-		return nil, usagef("--tree and --no-follow do not go together: --tree attaches with ptrace")
-	case interval < 0:
-		return nil, usagef("-i %d: the interval must be positive", interval)
-	case interval > 0 && interval < 10:
-		return nil, usagef("-i %d: the interval must be at least 10 ms", interval)
-	case interval > maxInterval:
-		return nil, usagef("-i %d: the interval must be at most %d ms (a year)", interval, maxInterval)
+		return usagef("--tree and --no-follow do not go together: --tree attaches with ptrace")
+	case raw.interval < 0:
+		return usagef("-i %d: the interval must be positive", raw.interval)
+	case raw.interval > 0 && raw.interval < 10:
+		return usagef("-i %d: the interval must be at least 10 ms", raw.interval)
+	case raw.interval > maxInterval:
+		return usagef("-i %d: the interval must be at most %d ms (a year)", raw.interval, maxInterval)
 	case c.duration < 0:
-		return nil, usagef("--duration %v: must be positive", c.duration)
+		return usagef("--duration %v: must be positive", c.duration)
 	case c.killAfter < 0:
-		return nil, usagef("--kill-after %v: must be positive or 0", c.killAfter)
-	case fs.Changed("kill-after") && len(c.argv) == 0:
-		return nil, usagef("--kill-after needs a COMMAND: attached processes are detached, never killed")
+		return usagef("--kill-after %v: must be positive or 0", c.killAfter)
+	case killAfterSet && len(c.argv) == 0:
+		return usagef("--kill-after needs a COMMAND: attached processes are detached, never killed")
 	case c.byComm && c.perThread:
-		return nil, usagef("--by-comm and --per-thread do not go together: one row per command, or one per thread")
+		return usagef("--by-comm and --per-thread do not go together: one row per command, or one per thread")
 	case c.foldAfter < 1:
-		return nil, usagef("--fold-after %d: must be at least 1", c.foldAfter)
+		return usagef("--fold-after %d: must be at least 1", c.foldAfter)
 	case c.exitN < 0:
-		return nil, usagef("-N %d: must be positive", c.exitN)
-	case c.exitN > 0 && interval == 0 && !c.sampling():
-		return nil, usagef("-N %d counts interval reports (or samples, with -F or -c): give -i MS too", c.exitN)
+		return usagef("-N %d: must be positive", c.exitN)
+	case c.exitN > 0 && raw.interval == 0 && !c.sampling():
+		return usagef("-N %d counts interval reports (or samples, with -F or -c): give -i MS too", c.exitN)
+	}
+	return nil
+}
+
+// checkSampling checks sampling's flags.
+func checkSampling(c *config, raw rawFlags, killAfterSet bool) error {
+	switch {
 	case c.freq > 0 && c.period > 0:
-		return nil, usagef("give -F HZ or -c N, not both")
+		return usagef("give -F HZ or -c N, not both")
 	case c.ringPages < 0 || c.ringPages&(c.ringPages-1) != 0 || c.ringPages > 1<<20:
-		return nil, usagef("-m %d: the ring's pages must be a power of two", c.ringPages)
+		return usagef("-m %d: the ring's pages must be a power of two", c.ringPages)
 	case c.watermark < 0 || c.watermark > perfevent.MaxWatermark:
-		return nil, usagef("--watermark %d: a percentage of the ring, 1 to %d", c.watermark, perfevent.MaxWatermark)
+		return usagef("--watermark %d: a percentage of the ring, 1 to %d", c.watermark, perfevent.MaxWatermark)
 	case !c.sampling() && (c.callGraph || c.ringPages > 0 || c.watermark > 0 || c.order):
-		return nil, usagef("-g, -m, --watermark and --order are for sampling: give -F HZ or -c N")
+		return usagef("-g, -m, --watermark and --order are for sampling: give -F HZ or -c N")
 	case !c.sampling() && c.profiles():
-		return nil, usagef("--pprof, --pprof-dir, --folded and --top profile samples: give -F HZ or -c N (and -g for call stacks)")
+		return usagef("--pprof, --pprof-dir, --folded and --top profile samples: give -F HZ or -c N (and -g for call stacks)")
 	case c.sampling() && c.noFollow:
-		return nil, usagef("sampling needs following (a ring per task): drop --no-follow")
+		return usagef("sampling needs following (a ring per task): drop --no-follow")
 	}
-	c.interval = time.Duration(interval) * time.Millisecond
-	if len(c.events) == 0 {
-		c.events = []string{"task-clock"}
-	}
-	return &c, nil
+	return nil
 }
 
 // printable escapes control characters, so that a message that quotes the
@@ -352,11 +397,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		c.path = path
 	}
-	if c.daemon && !inDaemon() {
+	if c.daemon && !daemon.InDaemon() {
 		return startDaemon(stderr)
 	}
 	s := &session{cfg: c, stdout: stdout, stderr: stderr}
 	return s.run()
+}
+
+// startDaemon starts the daemon and waits until it has attached (exit
+// status 0) or ended (its exit status).
+func startDaemon(stderr io.Writer) int {
+	pid, status, err := daemon.Start(stderr)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "perfprof: cannot start the daemon: %v\n", err)
+		return exitFailure
+	case pid == 0:
+		return status
+	}
+	fmt.Fprintf(stderr, "perfprof: daemon %d attached\n", pid)
+	return exitOK
 }
 
 func lookPathReason(err error) string {

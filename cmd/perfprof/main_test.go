@@ -10,7 +10,6 @@ import (
 
 	"github.com/perfprof/perfprof/metrics"
 
-	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
 )
 
@@ -78,24 +77,5 @@ func TestParseArgs(t *testing.T) {
 	}
 	if c, err := parseArgs([]string{"-h"}, io.Discard); c != nil || err != nil {
 		t.Errorf("-h: %v, %v; want nothing to run", c, err)
-	}
-}
-
-func TestFormatValue(t *testing.T) {
-	tests := []struct {
-		name string
-		v    perfevent.Value
-		want string
-	}{
-		{"task-clock", perfevent.Value{Raw: 1234567, Enabled: 10, Running: 10}, "1.23"},
-		{"page-faults", perfevent.Value{Raw: 42, Enabled: 10, Running: 10}, "42"},
-		{"cycles", perfevent.Value{Raw: 1000, Enabled: 100, Running: 50}, "1000 (50%)"},
-		{"cycles", perfevent.Value{Raw: 0, Enabled: 100, Running: 0}, "<not counted>"},
-		{"cpu-clock:u", perfevent.Value{Raw: 2e6}, "2.00"},
-	}
-	for _, tc := range tests {
-		if got := formatValue(tc.name, tc.v); got != tc.want {
-			t.Errorf("formatValue(%s, %+v) = %q, want %q", tc.name, tc.v, got, tc.want)
-		}
 	}
 }

@@ -1,19 +1,11 @@
 package main
 
 import (
-	"sync/atomic"
-
 	"github.com/perfprof/perfprof/metrics"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
 	"github.com/perfprof/perfprof/runstats"
 )
-
-// taskCounts counts the tasks the tracer saw created and ended, for the
-// metrics (hooks, on the tracer goroutine).
-type taskCounts struct {
-	created, ended atomic.Int64
-}
 
 // serveMetrics serves the run's metrics of the events specs on --listen's
 // address (metrics.Serve), from now until stop is called. The listener is
@@ -37,16 +29,19 @@ func (s *session) serveMetrics(specs []perfevent.Spec) (stop func(), err error) 
 	return func() { srv.Close() }, nil
 }
 
-// metricStats are the run's own figures that the metrics show.
+// metricStats are the run's own figures that the metrics show. A scrape
+// calls it on the metrics server's goroutine.
 func (s *session) metricStats() runstats.Run {
 	fails, _ := s.set.Failures()
 	r := runstats.Run{
-		Tasks:   runstats.Tasks{Created: int(s.tasks.created.Load()), Ended: int(s.tasks.ended.Load())},
 		Devices: runstats.Devices{Live: s.set.Live(), Failures: fails},
-		Report:  runstats.Report{WriteFailures: s.out.writeFailures.Load()},
+		Report:  s.out.Stats(),
 	}
-	if s.sampler != nil {
-		r.Samples = runstats.Samples{Sampling: true, Written: s.sampler.samples.Load(), Lost: s.sampler.lost.Load()}
+	if tasks := s.tasks.Load(); tasks != nil {
+		r.Tasks = (*tasks)()
+	}
+	if s.samples != nil {
+		r.Samples = s.samples.Stats()
 	}
 	return r
 }

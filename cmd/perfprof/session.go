@@ -11,14 +11,20 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/perfprof/perfprof/cgroup"
 	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/internal/daemon"
+	"github.com/perfprof/perfprof/internal/sdnotify"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
 	"github.com/perfprof/perfprof/profiles"
 	"github.com/perfprof/perfprof/report"
+	"github.com/perfprof/perfprof/runstats"
+	"github.com/perfprof/perfprof/stream"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,18 +36,20 @@ type session struct {
 	set   *profdev.Set
 	model *report.Model
 	names []string // the events' names, in -e order
-	out   *output
-	sigc  chan os.Signal // stop signals, caught from the start
-	hupc  chan os.Signal // a daemon's SIGHUP: reopen the report (nil otherwise)
-	usr1c chan os.Signal // SIGUSR1: a report now
-	pid   *pidFile       // --pidfile, locked
-	msgs  *swapWriter    // stderr, which a daemon swaps for its report
-	tasks taskCounts     // for the metrics
-	pdir  *profiles.Dir  // --pprof-dir
+	out   *stream.Stream
+	sigc  chan os.Signal   // stop signals, caught from the start
+	hupc  chan os.Signal   // a daemon's SIGHUP: reopen the report (nil otherwise)
+	usr1c chan os.Signal   // SIGUSR1: a report now
+	pid   *daemon.PidFile  // --pidfile, locked
+	msgs  *stream.Messages // stderr, which a daemon swaps for its report
+	pdir  *profiles.Dir    // --pprof-dir
+	// tasks is the follower's RunStats once it started, for the metrics
+	// (they may read it before).
+	tasks atomic.Pointer[func() runstats.Tasks]
 
-	sampler  *sampler          // nil when counting
-	profiles *profiles.Builder // nil without --pprof, --folded, --top
-	limitc   chan struct{}     // closed when -N samples were written
+	samples  *stream.SampleWriter // nil when counting
+	profiles *profiles.Builder    // nil without --pprof, --folded, --top
+	limitc   chan struct{}        // closed when -N samples were written
 	start    time.Time
 	left     int // tasks the tracer still held at its end (zombies left to the kernel)
 }
@@ -52,7 +60,7 @@ func (s *session) errorf(format string, args ...any) {
 
 // fail prints err and its hint, if any.
 func (s *session) fail(err error) {
-	s.errorf("%v", err)
+	s.errorf("%s", attachMessage(err))
 	if h := hint(err); h != "" {
 		s.errorf("hint: %s", h)
 	}
@@ -84,22 +92,22 @@ func hint(err error) string {
 	var ae *follow.AttachError
 	if errors.As(err, &ae) {
 		switch {
-		case ae.TracerPID != 0:
+		case ae.Cause == follow.CauseTraced:
 			return fmt.Sprintf("a task has only one tracer: stop process %d, or count without following: --no-follow", ae.TracerPID)
-		case errors.Is(err, unix.ESRCH):
+		case ae.Cause == follow.CauseNoProcess:
 			return "check the id with 'ps -L -p ID'"
 		case errors.Is(err, unix.EPERM) && os.Geteuid() != 0:
 			return "run perfprof as root (ptrace needs CAP_SYS_PTRACE for processes that are not its children)"
 		}
 	}
-	return perfevent.Hint(err)
+	return eventHint(err)
 }
 
 func (s *session) run() int {
 	c := s.cfg
 	// Messages come from several goroutines (the ring owner's warnings),
 	// and a daemon redirects them once attached.
-	s.msgs = &swapWriter{w: s.stderr}
+	s.msgs = stream.NewMessages(s.stderr)
 	s.stderr = s.msgs
 	s.sigc, s.hupc, s.usr1c = setupSignals(len(c.argv) > 0, c.daemon)
 	defer func() {
@@ -110,15 +118,15 @@ func (s *session) run() int {
 		}
 	}()
 	if c.pidFile != "" {
-		pf, err := lockPidFile(c.pidFile)
+		pf, err := daemon.LockPidFile(c.pidFile)
 		if err != nil {
-			s.errorf("%v", err)
+			s.pidFileError(err)
 			return exitFailure
 		}
 		s.pid = pf
-		defer pf.remove()
+		defer pf.Remove()
 	}
-	if lim := raiseFileLimit(); c.verbose {
+	if lim := perfevent.RaiseFileLimit(); c.verbose {
 		fmt.Fprintf(s.stderr, "RLIMIT_NOFILE %d\n", lim)
 	}
 	specs, err := perfevent.Parse(c.events...)
@@ -147,7 +155,9 @@ func (s *session) run() int {
 	}
 	var fields []*perfevent.FieldDecoder
 	if c.sampling() {
-		if specs, fields, err = s.samplingSpecs(specs); err != nil {
+		opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
+			Watermark: c.ringWatermark(), RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
+		if specs, fields, err = perfevent.ResolveSampling(specs, opt); err != nil {
 			s.fail(err)
 			return exitFailure
 		}
@@ -179,18 +189,18 @@ func (s *session) run() int {
 		}
 		defer stop()
 	}
-	s.out = newOutput(w, c.json, c.sampling())
+	opt := stream.Options{Events: specs, JSON: c.json, Queued: c.sampling()}
 	if c.daemon {
-		// SIGHUP reopens it: the output closes the first file then. A
+		// SIGHUP reopens it: the stream closes the first file then. A
 		// full disk does not stop a daemon: it writes again when it can.
-		s.out.path = c.output
-		s.out.file, _ = w.(*os.File)
-		s.out.retry = true
+		opt.Retry = true
+		opt.Reopen = func() (io.WriteCloser, error) { return openReport(c.output, true) }
 	}
+	s.out = stream.New(w, opt)
 	for _, sp := range specs {
 		s.names = append(s.names, sp.Name)
 	}
-	s.model = report.NewModel(report.Options{Events: s.names, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
+	s.model = report.NewModel(report.Options{Events: specs, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
 	var sink profdev.Sink = s.model
 	if c.profiles() {
 		s.profiles = profiles.NewBuilder(specs)
@@ -199,10 +209,17 @@ func (s *session) run() int {
 	s.set = profdev.NewSet(specs, sink)
 	s.set.CommOf = follow.Comm
 	if c.sampling() {
-		s.sampler = &sampler{out: s.out, names: s.names, fields: fields, json: c.json, wall: perfevent.MonotonicToWall(),
-			limit: int64(c.exitN), onStop: func() { close(s.limitc) }, warn: s.warnf, profiles: s.profiles}
 		s.limitc = make(chan struct{})
-		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.sampler, Order: c.order,
+		opt := stream.SampleOptions{Fields: fields, Wall: perfevent.MonotonicToWall(), Limit: int64(c.exitN),
+			OnLimit: func() { close(s.limitc) },
+			OnLost: func(n int64) {
+				s.warnf("%d records lost so far: the rings were full (a larger -m, or a longer period)", n)
+			}}
+		if s.profiles != nil {
+			opt.Profiles = s.profiles
+		}
+		s.samples = stream.NewSampleWriter(s.out, opt)
+		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.ringOrder(), Sink: s.samples, Order: c.order,
 			Watermark: c.ringWatermark() > 0}); err != nil {
 			s.fail(err)
 			return exitFailure
@@ -230,9 +247,9 @@ func (s *session) run() int {
 	} else {
 		code = s.runFollow()
 	}
-	err = s.out.close()
+	err = s.out.Close()
 	// A daemon's messages went into the report: not any more.
-	s.msgs.set(os.Stderr)
+	s.msgs.Redirect(os.Stderr)
 	if err != nil {
 		s.errorf("write report: %v", writeReason(err))
 		code = exitFailure
@@ -248,73 +265,18 @@ func writeReason(err error) string {
 	return err.Error()
 }
 
-// samplingSpecs makes specs sample as the command line says, checks that
-// this machine can (a frequency above kernel.perf_event_max_sample_rate is
-// refused, for one), and returns the field decoders of the tracepoints.
-func (s *session) samplingSpecs(specs []perfevent.Spec) ([]perfevent.Spec, []*perfevent.FieldDecoder, error) {
-	c := s.cfg
-	opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
-		Watermark: c.ringWatermark(), RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
-	sampled, err := perfevent.Sampling(specs, opt)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := perfevent.Probe(sampled); err != nil {
-		// Before Linux 6.0 the kernel does not count lost records: the
-		// PERF_RECORD_LOST records are all there is.
-		opt.LostCount = false
-		var err2 error
-		if sampled, err2 = perfevent.Sampling(specs, opt); err2 != nil || perfevent.Probe(sampled) != nil {
-			return nil, nil, err
-		}
-	}
-	specs = sampled
-	fields := make([]*perfevent.FieldDecoder, len(specs))
-	for i, sp := range specs {
-		if sp.Attr.Type != unix.PERF_TYPE_TRACEPOINT {
-			continue
-		}
-		subsys, name, _ := strings.Cut(sp.Name, ":")
-		f, err := perfevent.ReadFormat(subsys, name)
-		if err != nil {
-			return nil, nil, err
-		}
-		fields[i] = perfevent.NewFieldDecoder(f)
-	}
-	return specs, fields, nil
-}
-
-// probe opens each event once on perfprof itself, so that an event this
-// machine lacks fails now, with a clear message, and not on every task.
-// cycles falls back to cpu-clock, as perf does.
+// probe checks each event on perfprof itself (perfevent.Resolve), warning
+// of each substitute.
 func (s *session) probe(specs []perfevent.Spec) ([]perfevent.Spec, error) {
-	for i := range specs {
-		err := perfevent.Probe(specs[i : i+1])
-		if err == nil {
-			continue
+	specs, subs, err := perfevent.Resolve(specs, os.Geteuid() != 0)
+	for _, sub := range subs {
+		if errors.Is(sub.Why, perfevent.ErrPermission) {
+			s.warnf("not allowed to count the kernel (kernel.perf_event_paranoid): counting %q", sub.To.Name)
+		} else {
+			s.warnf("%q not supported here, counting %q instead", sub.From.Name, sub.To.Name)
 		}
-		if errors.Is(err, perfevent.ErrPermission) && os.Geteuid() != 0 {
-			// What perf does: kernel.perf_event_paranoid >= 2 still
-			// lets a user count user space.
-			if u, ok := perfevent.UserOnly(specs[i]); ok && perfevent.Probe([]perfevent.Spec{u}) == nil {
-				s.warnf("not allowed to count the kernel (kernel.perf_event_paranoid): counting %q", u.Name)
-				specs[i] = u
-				continue
-			}
-		}
-		if errors.Is(err, perfevent.ErrNotSupported) {
-			if fb, ok := perfevent.Fallback(specs[i]); ok {
-				s.warnf("%q not supported here, counting %q instead", specs[i].Name, fb.Name)
-				specs[i] = fb
-				if err := perfevent.Probe(specs[i : i+1]); err != nil {
-					return nil, err
-				}
-				continue
-			}
-		}
-		return nil, err
 	}
-	return specs, nil
+	return specs, err
 }
 
 func quoteList(names []string) string {
@@ -333,7 +295,7 @@ func (s *session) runFollow() int {
 	if c.verbose {
 		log = s.stderr
 	}
-	h := &hooks{set: s.set, tasks: &s.tasks}
+	h := &hooks{set: s.set}
 	if c.json {
 		h.out = s.out
 	}
@@ -349,6 +311,8 @@ func (s *session) runFollow() int {
 		s.fail(err)
 		return exitFailure
 	}
+	tasks := tr.RunStats
+	s.tasks.Store(&tasks)
 	arm := func(t pidtree.Task) ([]pidtree.Device, error) {
 		d, err := s.set.Arm(t, follow.Comm(t.TID), false)
 		if errors.Is(err, perfevent.ErrNoTask) {
@@ -391,16 +355,14 @@ func (s *session) runFollow() int {
 		targets = append(targets, target{t, true, false})
 	}
 	if c.cgroup != "" {
-		pids, err := cgroupPIDs(c.cgroup)
+		pids, err := cgroup.Untraced(c.cgroup)
 		if err != nil {
 			s.errorf("--cgroup: %v", err)
 			tr.Close()
 			return exitFailure
 		}
 		for _, p := range pids {
-			if !traced(p) {
-				targets = append(targets, target{p, false, true})
-			}
+			targets = append(targets, target{p, false, true})
 		}
 	}
 	for _, t := range targets {
@@ -450,42 +412,30 @@ func (s *session) runFollow() int {
 	var stopping sync.Once
 	stopCgroup := func() {}
 	if c.cgroup != "" {
-		cgDone, cgStopped := make(chan struct{}), make(chan struct{})
-		go func() {
-			s.followCgroup(c.cgroup, tr, arm, cgDone)
-			close(cgStopped)
-		}()
-		stopCgroup = func() { close(cgDone); <-cgStopped }
+		stopCgroup = s.followCgroup(c.cgroup, tr, arm).Stop
 	}
 	s.watch(func() {
 		stopping.Do(func() {
-			sdNotify("STOPPING=1")
+			sdnotify.Notify("STOPPING=1")
 			stopCgroup() // no attach after the stop
 		})
 		tr.Stop()
 	}, forward, tr.Done())
 	stopping.Do(stopCgroup) // the run ended by itself
 	res := tr.Wait()
-	s.left = res.Stats.Left
-	return s.finish(res.Stats.Tasks, res.Stats.Forks, func() int {
-		switch {
-		case res.HaveWorkload && res.Workload.Signaled():
-			return 128 + int(res.Workload.Signal())
-		case res.HaveWorkload:
-			return res.Workload.ExitStatus()
-		}
-		return exitOK
-	}())
+	ts := tr.RunStats()
+	s.left = ts.Left
+	return s.finish(ts.Followed, ts.Created, exitCode(res))
 }
 
 // skipped warns of a process below target that --tree could not attach:
 // one another tracer holds, or one perfprof may not trace. A process that
 // exited meanwhile, or a zombie, had nothing left to count.
 func (s *session) skipped(target int, ae *follow.AttachError) {
-	if errors.Is(ae, unix.ESRCH) || strings.Contains(ae.Reason, "zombie") {
+	if ae.Cause == follow.CauseNoProcess || ae.Cause == follow.CauseZombie {
 		return
 	}
-	s.warnf("not following process %d (below %d) or its children: %s", ae.PID, target, ae.Reason)
+	s.warnf("not following process %d (below %d) or its children: %s", ae.PID, target, attachReason(ae))
 	if h := hint(ae); h != "" {
 		s.errorf("hint: %s", h)
 	}
@@ -545,7 +495,7 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 		case <-s.hupc:
 			// logrotate moved the report (create), or not (copytruncate):
 			// what was written is in the old file, what comes in the new.
-			if err := s.out.reopen(); err != nil {
+			if err := s.out.Reopen(); err != nil {
 				s.errorf("cannot reopen the report: %v", err)
 			}
 		case <-s.usr1c:
@@ -579,15 +529,15 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 // starter go (its messages go into the report from now on).
 func (s *session) attached() int {
 	if s.pid != nil {
-		if err := s.pid.write(os.Getpid()); err != nil {
+		if err := s.pid.Write(os.Getpid()); err != nil {
 			s.errorf("%v", err)
 			return exitFailure
 		}
 	}
-	sdNotify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
-	if s.cfg.daemon && inDaemon() {
-		s.msgs.set(reportLog{s.out})
-		daemonReady()
+	sdnotify.Notify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
+	if s.cfg.daemon && daemon.InDaemon() {
+		s.msgs.Redirect(s.out.MessageWriter())
+		daemon.Ready()
 	}
 	return exitOK
 }
@@ -605,12 +555,12 @@ func openReport(path string, appendTo bool) (*os.File, error) {
 func (s *session) report(final bool) {
 	if !final && s.cfg.top {
 		s.set.DrainRings() // at a watermark, they may hold samples of this interval
-		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
+		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	if s.pdir != nil {
 		s.cutProfile(time.Now())
 	}
-	writeReport(s.out, s.names, s.model.Report(s.set.Read, final), time.Since(s.start))
+	s.out.Report(s.model.Report(s.set.Read, final), time.Since(s.start))
 }
 
 // finish prints the final report and the summary, and returns code.
@@ -620,59 +570,32 @@ func (s *session) finish(tasks, forks, code int) int {
 		code = exitFailure
 	}
 	s.report(true)
-	failures, ferr := s.set.Failures()
-	elapsed := time.Since(s.start)
+	run := runstats.Run{Tasks: runstats.Tasks{Followed: tasks, Created: forks, Left: s.left}, Elapsed: time.Since(s.start)}
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru) // perfprof's own threads, not the workload's
-	cpu := ru.Utime.Nano() + ru.Stime.Nano()
-	var samples, lost, ringBytes int64
-	var ringFailures int
-	var ringErr error
-	if s.sampler != nil {
-		samples, lost = s.sampler.samples.Load(), s.sampler.lost.Load()
-		ringFailures, ringErr, ringBytes, _ = s.set.RingStats()
+	run.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	d := &run.Devices
+	d.Failures, d.FirstErr = s.set.Failures()
+	if s.samples != nil {
+		run.Samples = s.samples.Stats()
+		d.RingFailures, d.FirstRingErr, d.RingBytesPeak, _ = s.set.RingStats()
 	}
-	late, early := s.set.OrderStats()
-	if s.cfg.json {
-		d := elapsed.Nanoseconds()
-		sum := record{Type: "summary",
-			TasksFollowed: &tasks, Forks: &forks, CounterFailures: &failures, DurationNS: &d, CPUNS: &cpu, TasksLeft: &s.left}
-		if s.sampler != nil {
-			sum.Samples, sum.Lost, sum.RingFailures, sum.RingBytes = &samples, &lost, &ringFailures, &ringBytes
-			if s.cfg.order {
-				sum.LateSamples = &late
-			}
-		}
-		s.out.emit([]record{sum})
-	} else {
-		s.out.table(func(w io.Writer) {
-			fmt.Fprintf(w, "\n %d %s followed, %d %s, %d counter %s, %.3f s elapsed, perfprof used %.3f s CPU\n",
-				tasks, pl(tasks, "task", "tasks"), forks, pl(forks, "fork", "forks"),
-				failures, pl(failures, "failure", "failures"), elapsed.Seconds(), float64(cpu)/1e9)
-			if s.sampler != nil {
-				fmt.Fprintf(w, " %d %s, %d lost, %d %s without a ring, %s of rings at most",
-					samples, pl(int(samples), "sample", "samples"), lost, ringFailures, pl(ringFailures, "task", "tasks"), bytesString(ringBytes))
-				if s.cfg.order {
-					fmt.Fprintf(w, ", %d out of order", late)
-				}
-				fmt.Fprintln(w)
-			}
-			fmt.Fprintln(w)
-		})
-	}
-	if late > 0 {
+	d.Late, d.Early = s.set.OrderStats()
+	run.Report = s.out.Stats()
+	s.out.Summary(run, s.cfg.order)
+	if d.Late > 0 {
 		why := fmt.Sprintf("the kernel wrote them more than %d ms after their time", profdev.OrderWindow/1_000_000)
-		if early > 0 {
-			why = fmt.Sprintf("%d %s written before their time, %d MiB of samples being held", early, pl(int(early), "was", "were"), profdev.OrderLimit>>20)
+		if d.Early > 0 {
+			why = fmt.Sprintf("%d %s written before their time, %d MiB of samples being held", d.Early, pl(int(d.Early), "was", "were"), profdev.OrderLimit>>20)
 		}
-		s.warnf("%d %s written out of time order: %s", late, pl(int(late), "sample was", "samples were"), why)
+		s.warnf("%d %s written out of time order: %s", d.Late, pl(int(d.Late), "sample was", "samples were"), why)
 	}
-	if ringFailures > 0 {
-		s.warnf("%d %s followed without a ring (counted, not sampled): %v", ringFailures, pl(ringFailures, "task was", "tasks were"), ringErr)
+	if d.RingFailures > 0 {
+		s.warnf("%d %s followed without a ring (counted, not sampled): %v", d.RingFailures, pl(d.RingFailures, "task was", "tasks were"), d.FirstRingErr)
 	}
-	if failures > 0 {
-		s.warnf("%d %s followed without counters: %v", failures, pl(failures, "task was", "tasks were"), ferr)
-		if h := perfevent.Hint(ferr); h != "" {
+	if d.Failures > 0 {
+		s.warnf("%d %s followed without counters: %v", d.Failures, pl(d.Failures, "task was", "tasks were"), d.FirstErr)
+		if h := eventHint(d.FirstErr); h != "" {
 			s.errorf("hint: %s", h)
 		}
 	}
@@ -684,14 +607,6 @@ func pl(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// bytesString says n bytes in KiB or MiB.
-func bytesString(n int64) string {
-	if n < 1<<20 {
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // profileSink hands the set's devices to the report model and to the
@@ -741,7 +656,7 @@ func (s *session) writeProfiles() bool {
 	})
 	write(c.foldedFile, func(w io.Writer) error { return profiles.WriteFolded(w, procs) })
 	if c.top {
-		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
+		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	return ok
 }

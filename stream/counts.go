@@ -1,4 +1,4 @@
-package main
+package stream
 
 import (
 	"fmt"
@@ -11,22 +11,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The writers turn a report.Report into output: a table, or JSON counts
-// records. They hold no state of their own: the model keeps what a report
-// needs of the ones before it (deltas, rows shown).
+// The counts writers turn a report.Report into output: a table, or JSON
+// counts records. They hold no state of their own: the model keeps what a
+// report needs of the ones before it (deltas, rows shown). A time event
+// (perfevent.Nanoseconds) is shown in ms in a table, and in ns in JSON, as
+// the kernel counts it.
 
-// writeReport writes rep to o: a table, or one JSON counts record per row.
-// elapsed is the time since counting began.
-func writeReport(o *output, names []string, rep report.Report, elapsed time.Duration) {
-	if !o.json {
-		o.table(func(w io.Writer) { writeTable(w, names, rep, elapsed) })
+// Report writes rep: a table, or one JSON counts record per row, all with
+// one time. elapsed is the time since counting began (an interval
+// table's heading).
+func (s *Stream) Report(rep report.Report, elapsed time.Duration) {
+	if !s.json {
+		s.Table(func(w io.Writer) { writeTable(w, s.names, s.units, rep, elapsed) })
 		return
 	}
 	recs := make([]record, len(rep.Rows))
 	for i := range rep.Rows {
-		recs[i] = countsRecord(names, &rep.Rows[i], rep.Final)
+		recs[i] = countsRecord(s.names, &rep.Rows[i], rep.Final)
 	}
-	o.emit(recs)
+	s.emit(recs)
 }
 
 // countsRecord is the JSON record of a row.
@@ -47,8 +50,9 @@ func countsRecord(names []string, rw *report.Row, final bool) record {
 	return r
 }
 
-// writeTable writes rep in columns, perf stat style.
-func writeTable(w io.Writer, names []string, rep report.Report, elapsed time.Duration) {
+// writeTable writes rep in columns, perf stat style: names and units are
+// the events', by column.
+func writeTable(w io.Writer, names []string, units []perfevent.Unit, rep report.Report, elapsed time.Duration) {
 	n := len(rep.Rows)
 	switch {
 	case rep.Final && rep.ByComm:
@@ -71,8 +75,8 @@ func writeTable(w io.Writer, names []string, rep report.Report, elapsed time.Dur
 		}
 		fmt.Fprintf(w, "%8s %8s  %-24s", id, "PPID", "COMM")
 	}
-	for _, name := range names {
-		fmt.Fprintf(w, " %*s", colWidth(name), header(name))
+	for j, name := range names {
+		fmt.Fprintf(w, " %*s", colWidth(name, units[j]), header(name, units[j]))
 	}
 	fmt.Fprintf(w, "  %s\n", "STATUS")
 	for i := range rep.Rows {
@@ -83,7 +87,7 @@ func writeTable(w io.Writer, names []string, rep report.Report, elapsed time.Dur
 			fmt.Fprintf(w, "%8s %8d  %-24s", rowID(rw, rep.PerThread), rw.PPID, truncate(rowComm(rw), 24))
 		}
 		for j, v := range rw.Values {
-			fmt.Fprintf(w, " %*s", colWidth(names[j]), formatValue(names[j], v))
+			fmt.Fprintf(w, " %*s", colWidth(names[j], units[j]), formatValue(units[j], v))
 		}
 		fmt.Fprintf(w, "  %s\n", status(rw))
 	}
@@ -93,7 +97,7 @@ func writeTable(w io.Writer, names []string, rep report.Report, elapsed time.Dur
 		fmt.Fprintf(w, "%8s %8s  %-24s", "", "", "total")
 	}
 	for j, v := range rep.Totals {
-		fmt.Fprintf(w, " %*s", colWidth(names[j]), formatValue(names[j], v))
+		fmt.Fprintf(w, " %*s", colWidth(names[j], units[j]), formatValue(units[j], v))
 	}
 	fmt.Fprintln(w)
 }
@@ -154,26 +158,21 @@ func rowsWord(n int, perThread bool) string {
 	return pl(n, "process", "processes")
 }
 
-// timeEvent reports whether an event counts nanoseconds (shown in ms).
-func timeEvent(name string) bool {
-	base, _, _ := strings.Cut(name, ":")
-	return base == "task-clock" || base == "cpu-clock"
-}
-
-func header(name string) string {
-	if timeEvent(name) {
+// header is an event's column heading: a time event says its unit.
+func header(name string, u perfevent.Unit) string {
+	if u == perfevent.Nanoseconds {
 		return name + " (ms)"
 	}
 	return name
 }
 
-func colWidth(name string) int { return max(len(header(name)), 14) }
+func colWidth(name string, u perfevent.Unit) int { return max(len(header(name, u)), 14) }
 
-// formatValue shows a value, with the share of time it was counted when
-// the kernel multiplexed it.
-func formatValue(name string, v perfevent.Value) string {
+// formatValue shows a value (a time in ms), with the share of time it was
+// counted when the kernel multiplexed it.
+func formatValue(u perfevent.Unit, v perfevent.Value) string {
 	var s string
-	if timeEvent(name) {
+	if u == perfevent.Nanoseconds {
 		s = fmt.Sprintf("%.2f", float64(v.Raw)/1e6)
 	} else {
 		s = fmt.Sprintf("%d", v.Raw)
@@ -192,4 +191,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n-1] + "~"
+}
+
+func pl(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

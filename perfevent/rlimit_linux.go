@@ -1,4 +1,4 @@
-package main
+package perfevent
 
 import (
 	"os"
@@ -9,14 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// raiseFileLimit makes room for one fd per event per followed task. The Go
+// RaiseFileLimit makes room for one fd per event per followed task. The Go
 // runtime already raised the soft RLIMIT_NOFILE to the hard limit; as root
 // (CAP_SYS_RESOURCE) the hard limit goes up to fs.nr_open too. It uses
 // the prlimit64 system call itself, not syscall.Setrlimit or unix.Prlimit,
 // so that Go still gives
 // children (the workload) the limits perfprof was started with. It returns
 // the soft limit in force.
-func raiseFileLimit() uint64 {
+func RaiseFileLimit() uint64 {
 	var cur unix.Rlimit
 	if err := prlimit(nil, &cur); err != nil {
 		return 0
