@@ -106,154 +106,13 @@ func sampleType(e perfevent.Spec) (typ, unit string) {
 // mappings with their files and build ids, so that pprof can symbolize
 // again.
 func WritePprof(w io.Writer, events []perfevent.Spec, ps []*Process, start time.Time, d time.Duration) error {
-	strs := newStringTable()
-	valueType := func(typ, unit string) []byte {
-		return appendInt(appendInt(nil, valueTypeType, strs.id(typ)), valueTypeUnit, strs.id(unit))
-	}
-	head := appendMessage(nil, profileSampleType, valueType("samples", "count"))
-	var period []byte // the first event's value type
-	for i, e := range events {
-		vt := valueType(sampleType(e))
-		head = appendMessage(head, profileSampleType, vt)
-		if i == 0 {
-			period = vt
-		}
-	}
-	type mkey struct {
-		pid        int
-		path, bid  string
-		kernel     bool
-		start, end uint64
-	}
-	type mapping struct {
-		id                   uint64 // set once all are known: the kernel's last
-		start, limit, offset uint64
-		file, buildID        string
-	}
-	var maps []*mapping
-	mappings := map[mkey]*mapping{}
-	mappingFor := func(p *Process, f symbol.Frame) *mapping {
-		k := mkey{pid: p.PID, path: f.Path, bid: f.BuildID, kernel: f.Kernel}
-		pm, inProc := symbol.Mapping{}, false
-		if f.Kernel {
-			k.pid = 0
-		} else if pm, inProc = mappingOf(p, f.Addr); inProc {
-			k.start, k.end = pm.Start, pm.End
-		}
-		if m, ok := mappings[k]; ok {
-			return m
-		}
-		m := &mapping{start: k.start, limit: k.end, file: f.Path, buildID: f.BuildID}
-		if inProc {
-			m.offset = pm.Offset
-		}
-		mappings[k] = m
-		maps = append(maps, m)
-		return m
-	}
-	var fns []byte // the Function messages
-	functions := map[[2]string]uint64{}
-	function := func(f symbol.Frame) uint64 {
-		n := name(f)
-		k := [2]string{n, f.Path}
-		if id, ok := functions[k]; ok {
-			return id
-		}
-		id := uint64(len(functions) + 1)
-		functions[k] = id
-		msg := appendUint(nil, functionID, id)
-		msg = appendInt(msg, functionName, strs.id(n))
-		msg = appendInt(msg, functionSystemName, strs.id(n))
-		msg = appendInt(msg, functionFilename, strs.id(f.Path))
-		fns = appendMessage(fns, profileFunction, msg)
-		return id
-	}
-	// A location is an address in a mapping: the processes of a fork
-	// tree, which map their binary alike, share theirs.
-	type location struct {
-		m        *mapping
-		addr, fn uint64
-	}
-	type locKey struct {
-		m    *mapping
-		addr uint64
-	}
-	var locs []location // by id - 1
-	locIDs := map[locKey]uint64{}
-	var samples, msg, label []byte
-	var locIDsOf []uint64
-	var values []int64
+	e := newPprofEncoder()
 	for _, p := range ps {
-		comm, pid := strs.id(p.Comm), int64(p.PID)
 		for _, st := range p.Stacks {
-			locIDsOf = locIDsOf[:0]
-			for _, id := range st.Frames {
-				f := p.Frames.Frame(id)
-				m := mappingFor(p, f)
-				k := locKey{m, f.Addr}
-				lid, ok := locIDs[k]
-				if !ok {
-					locs = append(locs, location{m: m, addr: f.Addr, fn: function(f)})
-					lid = uint64(len(locs))
-					locIDs[k] = lid
-				}
-				locIDsOf = append(locIDsOf, lid)
-			}
-			values = append(append(values[:0], st.Count), st.Values...)
-			msg = appendPacked(msg[:0], sampleLocationID, locIDsOf)
-			msg = appendPacked(msg, sampleValue, values)
-			// The labels as google/pprof orders them: the string ones,
-			// then the numeric ones, each by key.
-			label = appendInt(appendInt(label[:0], labelKey, strs.id("comm")), labelStr, comm)
-			msg = appendMessage(msg, sampleLabel, label)
-			label = appendInt(appendInt(label[:0], labelKey, strs.id("pid")), labelNum, pid)
-			msg = appendMessage(msg, sampleLabel, label)
-			label = appendInt(appendInt(label[:0], labelKey, strs.id("tid")), labelNum, int64(st.TID))
-			msg = appendMessage(msg, sampleLabel, label)
-			samples = appendMessage(samples, profileSample, msg)
+			e.sample(p, st)
 		}
 	}
-	// pprof names a profile after its first mapping: a program's, not
-	// the kernel's.
-	ordered := slices.Clone(maps)
-	slices.SortStableFunc(ordered, func(a, b *mapping) int {
-		return cmp.Compare(btoi(a.file == symbol.KernelPath), btoi(b.file == symbol.KernelPath))
-	})
-	out := append(head, samples...)
-	for i, m := range ordered {
-		m.id = uint64(i + 1)
-		msg = appendUint(msg[:0], mappingID, m.id)
-		msg = appendUint(msg, mappingStart, m.start)
-		msg = appendUint(msg, mappingLimit, m.limit)
-		msg = appendUint(msg, mappingOffset, m.offset)
-		msg = appendInt(msg, mappingFile, strs.id(m.file))
-		msg = appendInt(msg, mappingBuildID, strs.id(m.buildID))
-		msg = appendBool(msg, mappingHasFunctions, true)
-		out = appendMessage(out, profileMapping, msg)
-	}
-	for i, l := range locs {
-		msg = appendUint(msg[:0], locationID, uint64(i+1))
-		msg = appendUint(msg, locationMappingID, l.m.id)
-		msg = appendUint(msg, locationAddress, l.addr)
-		label = appendUint(label[:0], lineFunctionID, l.fn)
-		msg = appendMessage(msg, locationLine, label)
-		out = appendMessage(out, profileLocation, msg)
-	}
-	out = append(out, fns...)
-	var defaultType int64
-	if len(events) > 0 {
-		typ, _ := sampleType(events[0])
-		defaultType = strs.id(typ)
-	}
-	for _, s := range strs.all {
-		out = appendMessage(out, profileStringTable, []byte(s))
-	}
-	out = appendInt(out, profileTimeNanos, start.UnixNano())
-	out = appendInt(out, profileDurationNanos, d.Nanoseconds())
-	if period != nil {
-		out = appendMessage(out, profilePeriodType, period)
-	}
-	out = appendInt(out, profileDefaultSampleType, defaultType)
+	out := e.profile(events, start, d)
 	// Gzipped, as pprof writes it, but at the fastest level: the default
 	// level took half the time of writing a large profile.
 	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
@@ -264,6 +123,201 @@ func WritePprof(w io.Writer, events []perfevent.Spec, ps []*Process, start time.
 		return err
 	}
 	return zw.Close()
+}
+
+// pprofEncoder builds a profile.proto Profile message: the samples are
+// encoded as they come, with the functions and the string table they
+// need; the mappings and locations at the end, once the mappings' ids
+// are known.
+type pprofEncoder struct {
+	strs *stringTable
+
+	maps     []*pprofMapping // in the order they were met
+	mappings map[mappingKey]*pprofMapping
+
+	functions map[[2]string]uint64 // by name and file: the id
+	fns       []byte               // the Function messages
+
+	locs   []pprofLocation // by id - 1
+	locIDs map[locationKey]uint64
+
+	samples []byte // the Sample messages
+
+	// Scratch: a message being built, a nested one, a sample's location
+	// ids and values.
+	msg, inner []byte
+	ids        []uint64
+	values     []int64
+}
+
+// mappingKey tells a profile's mappings apart: a process's mapping of a
+// file, or the kernel's.
+type mappingKey struct {
+	pid        int // 0 for the kernel
+	path, bid  string
+	kernel     bool
+	start, end uint64
+}
+
+type pprofMapping struct {
+	id                   uint64 // set by profile: the kernel's last
+	start, limit, offset uint64
+	file, buildID        string
+}
+
+// locationKey is a location: an address in a mapping. The processes of a
+// fork tree, which map their binary alike, share theirs.
+type locationKey struct {
+	m    *pprofMapping
+	addr uint64
+}
+
+type pprofLocation struct {
+	m        *pprofMapping
+	addr, fn uint64
+}
+
+func newPprofEncoder() *pprofEncoder {
+	return &pprofEncoder{strs: newStringTable(), mappings: map[mappingKey]*pprofMapping{},
+		functions: map[[2]string]uint64{}, locIDs: map[locationKey]uint64{}}
+}
+
+// sample encodes st, a stack of p: its locations, its values (the count,
+// then each event's periods) and its labels, in the order google/pprof
+// writes them (the string ones, then the numeric ones, each by key).
+func (e *pprofEncoder) sample(p *Process, st *Stack) {
+	e.ids = e.ids[:0]
+	for _, id := range st.Frames {
+		e.ids = append(e.ids, e.location(p, p.Frames.Frame(id)))
+	}
+	e.values = append(append(e.values[:0], st.Count), st.Values...)
+	m := appendPacked(e.msg[:0], sampleLocationID, e.ids)
+	m = appendPacked(m, sampleValue, e.values)
+	for _, l := range []struct {
+		key      string
+		str, num int64
+	}{{"comm", e.strs.id(p.Comm), 0}, {"pid", 0, int64(p.PID)}, {"tid", 0, int64(st.TID)}} {
+		e.inner = appendInt(e.inner[:0], labelKey, e.strs.id(l.key))
+		e.inner = appendInt(e.inner, labelStr, l.str)
+		e.inner = appendInt(e.inner, labelNum, l.num)
+		m = appendMessage(m, sampleLabel, e.inner)
+	}
+	e.msg = m
+	e.samples = appendMessage(e.samples, profileSample, m)
+}
+
+// location returns the id of frame f's location in p.
+func (e *pprofEncoder) location(p *Process, f symbol.Frame) uint64 {
+	m := e.mapping(p, f)
+	k := locationKey{m, f.Addr}
+	if id, ok := e.locIDs[k]; ok {
+		return id
+	}
+	e.locs = append(e.locs, pprofLocation{m: m, addr: f.Addr, fn: e.function(f)})
+	id := uint64(len(e.locs))
+	e.locIDs[k] = id
+	return id
+}
+
+// mapping returns the mapping of frame f in p: the process's mapping
+// that holds it (its start, end and offset, if p's mappings are known),
+// or the kernel's.
+func (e *pprofEncoder) mapping(p *Process, f symbol.Frame) *pprofMapping {
+	k := mappingKey{pid: p.PID, path: f.Path, bid: f.BuildID, kernel: f.Kernel}
+	var pm symbol.Mapping
+	inProc := false
+	if f.Kernel {
+		k.pid = 0
+	} else if pm, inProc = mappingOf(p, f.Addr); inProc {
+		k.start, k.end = pm.Start, pm.End
+	}
+	if m, ok := e.mappings[k]; ok {
+		return m
+	}
+	m := &pprofMapping{start: k.start, limit: k.end, file: f.Path, buildID: f.BuildID}
+	if inProc {
+		m.offset = pm.Offset
+	}
+	e.mappings[k] = m
+	e.maps = append(e.maps, m)
+	return m
+}
+
+// function returns the id of frame f's function, encoding it if it is
+// new.
+func (e *pprofEncoder) function(f symbol.Frame) uint64 {
+	n := name(f)
+	k := [2]string{n, f.Path}
+	if id, ok := e.functions[k]; ok {
+		return id
+	}
+	id := uint64(len(e.functions) + 1)
+	e.functions[k] = id
+	m := appendUint(e.inner[:0], functionID, id)
+	m = appendInt(m, functionName, e.strs.id(n))
+	m = appendInt(m, functionSystemName, e.strs.id(n))
+	m = appendInt(m, functionFilename, e.strs.id(f.Path))
+	e.inner = m
+	e.fns = appendMessage(e.fns, profileFunction, m)
+	return id
+}
+
+// profile returns the Profile message: the sample types of events, the
+// samples, mappings (a program's first: pprof names a profile after its
+// first mapping, and it must not be the kernel's), locations, functions,
+// the string table, the time and duration, and the first event as the
+// period type and the default.
+func (e *pprofEncoder) profile(events []perfevent.Spec, start time.Time, d time.Duration) []byte {
+	valueType := func(typ, unit string) []byte {
+		return appendInt(appendInt(nil, valueTypeType, e.strs.id(typ)), valueTypeUnit, e.strs.id(unit))
+	}
+	out := appendMessage(nil, profileSampleType, valueType("samples", "count"))
+	var period []byte
+	var defaultType int64
+	for i, ev := range events {
+		typ, unit := sampleType(ev)
+		vt := valueType(typ, unit)
+		out = appendMessage(out, profileSampleType, vt)
+		if i == 0 {
+			period, defaultType = vt, e.strs.id(typ)
+		}
+	}
+	out = append(out, e.samples...)
+	ordered := slices.Clone(e.maps)
+	slices.SortStableFunc(ordered, func(a, b *pprofMapping) int {
+		return cmp.Compare(btoi(a.file == symbol.KernelPath), btoi(b.file == symbol.KernelPath))
+	})
+	for i, m := range ordered {
+		m.id = uint64(i + 1)
+		msg := appendUint(e.msg[:0], mappingID, m.id)
+		msg = appendUint(msg, mappingStart, m.start)
+		msg = appendUint(msg, mappingLimit, m.limit)
+		msg = appendUint(msg, mappingOffset, m.offset)
+		msg = appendInt(msg, mappingFile, e.strs.id(m.file))
+		msg = appendInt(msg, mappingBuildID, e.strs.id(m.buildID))
+		msg = appendBool(msg, mappingHasFunctions, true)
+		e.msg = msg
+		out = appendMessage(out, profileMapping, msg)
+	}
+	for i, l := range e.locs {
+		msg := appendUint(e.msg[:0], locationID, uint64(i+1))
+		msg = appendUint(msg, locationMappingID, l.m.id)
+		msg = appendUint(msg, locationAddress, l.addr)
+		e.inner = appendUint(e.inner[:0], lineFunctionID, l.fn)
+		msg = appendMessage(msg, locationLine, e.inner)
+		e.msg = msg
+		out = appendMessage(out, profileLocation, msg)
+	}
+	out = append(out, e.fns...)
+	for _, s := range e.strs.all { // complete: nothing adds strings after this
+		out = appendMessage(out, profileStringTable, []byte(s))
+	}
+	out = appendInt(out, profileTimeNanos, start.UnixNano())
+	out = appendInt(out, profileDurationNanos, d.Nanoseconds())
+	if period != nil {
+		out = appendMessage(out, profilePeriodType, period)
+	}
+	return appendInt(out, profileDefaultSampleType, defaultType)
 }
 
 // mappingOf returns the mapping of p that holds addr.
