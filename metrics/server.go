@@ -41,7 +41,9 @@ const (
 // promhttp did, any other method) of /metrics with the page, any other
 // path with 404, keeps a connection open between requests (HTTP/1.1
 // keep-alive) unless the client says "Connection: close", and closes a
-// connection whose request it cannot read.
+// connection whose request it cannot read. It does not compress the page
+// (promhttp gzipped it when asked): a page is a few KB, and a scraper
+// takes it as it comes.
 //
 // Goroutines: one accepts connections, one serves each connection; Close
 // ends them all.
