@@ -2,29 +2,24 @@ package metrics
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/perfprof/perfprof/runstats"
 )
 
-// Stats are a run's own figures at a scrape.
-type Stats struct {
-	Tasks           int   // followed now
-	Created, Ended  int64 // tasks created (forks, clones) and ended so far
-	Samples, Lost   int64
-	CounterFailures int
-	Sampling        bool  // Samples and Lost mean something
-	ReportFailures  int64 // runs of failed writes of the report (a full disk)
-}
-
-// Options configure a Collector.
+// Options configure a Collector, and the Server that serves it.
 type Options struct {
-	Events   []string                    // the events, in the order of a row's values
+	// Events are the run's events, in the order of a row's values: their
+	// names label the series, and the time events (perfevent.Nanoseconds)
+	// are exported in seconds.
+	Events   []perfevent.Spec
 	Snapshot func() []report.SnapshotRow // the report model's counts so far
-	Stats    func() Stats
+	// Run returns the run's own figures at a scrape (nil: none are
+	// exported).
+	Run func() runstats.Run
 	// MaxComms bounds the command names with series of their own (0:
 	// DefaultMaxComms); the others are summed under comm="other".
 	MaxComms int
@@ -34,6 +29,10 @@ type Options struct {
 	KeepEnded time.Duration
 	// Now is the clock (nil: time.Now), for tests.
 	Now func() time.Time
+	// OnError, if not nil, is told why the Server stopped serving before
+	// it was closed (an accept that failed for good). It runs on the
+	// Server's goroutine.
+	OnError func(error)
 }
 
 // DefaultMaxComms is how many command names get series of their own.
@@ -47,13 +46,19 @@ const DefaultKeepEnded = 5 * time.Minute
 // MaxComms.
 const Other = "other"
 
-// Collector is the prometheus.Collector of a run.
+// The help texts of the run's families.
+const (
+	eventHelp     = "Events counted in the followed processes, by command name (seconds for task-clock and cpu-clock)."
+	procEventHelp = "Events counted in each followed process (seconds for task-clock and cpu-clock)."
+)
+
+// Collector makes the metrics of a run at each scrape: the run's counts
+// and figures, and perfprof's own process and Go runtime. It is safe for
+// concurrent use: each scrape reads the model's snapshot itself.
 type Collector struct {
 	opt     Options
-	seconds []bool // by event: counted in ns, exported in seconds
-
-	event, procEvent                                         *prometheus.Desc
-	tasks, created, ended, samples, lost, fails, reportFails *prometheus.Desc
+	names   []string // by event: the event label
+	seconds []bool   // by event: counted in ns, exported in seconds
 
 	mu    sync.Mutex
 	comms map[string]bool   // the command names with series of their own
@@ -73,38 +78,25 @@ func New(opt Options) *Collector {
 	}
 	c := &Collector{opt: opt, comms: map[string]bool{}, endAt: map[int]time.Time{}}
 	for _, e := range opt.Events {
-		name, _, _ := strings.Cut(e, ":")
-		c.seconds = append(c.seconds, name == "task-clock" || name == "cpu-clock")
+		c.names = append(c.names, e.Name)
+		c.seconds = append(c.seconds, e.Unit() == perfevent.Nanoseconds)
 	}
-	c.event = prometheus.NewDesc("perfprof_event_total",
-		"Events counted in the followed processes, by command name (seconds for task-clock and cpu-clock).",
-		[]string{"comm", "event"}, nil)
-	c.procEvent = prometheus.NewDesc("perfprof_process_event_total",
-		"Events counted in each followed process (seconds for task-clock and cpu-clock).",
-		[]string{"pid", "comm", "event"}, nil)
-	c.tasks = prometheus.NewDesc("perfprof_tasks", "Tasks (threads) followed now.", nil, nil)
-	c.created = prometheus.NewDesc("perfprof_tasks_created_total", "Tasks the followed ones created (forks, clones).", nil, nil)
-	c.ended = prometheus.NewDesc("perfprof_tasks_ended_total", "Followed tasks that ended.", nil, nil)
-	c.samples = prometheus.NewDesc("perfprof_samples_total", "Samples taken.", nil, nil)
-	c.lost = prometheus.NewDesc("perfprof_lost_samples_total", "Samples the kernel dropped: a ring was full.", nil, nil)
-	c.fails = prometheus.NewDesc("perfprof_event_open_failures_total", "Counters that could not be opened for a task.", nil, nil)
-	c.reportFails = prometheus.NewDesc("perfprof_report_write_failures_total", "Times the report could not be written (a full disk), each run of failed writes once.", nil, nil)
 	return c
 }
 
-var _ prometheus.Collector = (*Collector)(nil)
-
-// Describe sends the descriptors of every metric c may send.
-func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.event, c.procEvent, c.tasks, c.created, c.ended, c.samples, c.lost, c.fails, c.reportFails} {
-		ch <- d
-	}
+// AppendText appends a scrape's page to b, in the Prometheus text format
+// 0.0.4: the run's families, process_* and go_* (see the package doc).
+func (c *Collector) AppendText(b []byte) []byte {
+	fams := c.collect()
+	fams = append(fams, processFamilies()...)
+	fams = append(fams, goFamilies()...)
+	return appendText(b, fams)
 }
 
-// Collect reads the snapshot and the run's figures and sends them.
-func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+// collect reads the snapshot and the run's figures: the run's families.
+func (c *Collector) collect() []family {
 	rows := c.opt.Snapshot()
-	n := len(c.opt.Events)
+	n := len(c.names)
 	byComm := map[string][]float64{}
 	// By pid: the rows of one process's threads (--per-thread), and of
 	// two processes that had the same pid, make one series.
@@ -114,6 +106,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		sum     []float64
 	}
 	byPID := map[int]*proc{}
+	event := family{name: "perfprof_event_total", help: eventHelp, kind: counter}
+	procEvent := family{name: "perfprof_process_event_total", help: procEventHelp, kind: counter}
 	c.mu.Lock()
 	now := c.opt.Now()
 	for _, r := range rows {
@@ -154,9 +148,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		} else {
 			delete(c.endAt, pid) // a pid used again
 		}
-		label := strconv.Itoa(pid)
+		id := strconv.Itoa(pid)
 		for i, v := range p.sum {
-			ch <- prometheus.MustNewConstMetric(c.procEvent, prometheus.CounterValue, v, label, p.comm, c.opt.Events[i])
+			procEvent.series = append(procEvent.series, series{
+				labels: []label{{"comm", p.comm}, {"event", c.names[i]}, {"pid", id}}, value: v})
 		}
 	}
 	// Processes the snapshot no longer has (folded) are forgotten: the
@@ -169,22 +164,34 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Unlock()
 	for comm, sum := range byComm {
 		for i, v := range sum {
-			ch <- prometheus.MustNewConstMetric(c.event, prometheus.CounterValue, v, comm, c.opt.Events[i])
+			event.series = append(event.series, series{labels: []label{{"comm", comm}, {"event", c.names[i]}}, value: v})
 		}
 	}
-	if c.opt.Stats == nil {
-		return
+	fams := []family{event, procEvent}
+	if c.opt.Run == nil {
+		return fams
 	}
-	st := c.opt.Stats()
-	ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(st.Tasks))
-	ch <- prometheus.MustNewConstMetric(c.created, prometheus.CounterValue, float64(st.Created))
-	ch <- prometheus.MustNewConstMetric(c.ended, prometheus.CounterValue, float64(st.Ended))
-	ch <- prometheus.MustNewConstMetric(c.fails, prometheus.CounterValue, float64(st.CounterFailures))
-	ch <- prometheus.MustNewConstMetric(c.reportFails, prometheus.CounterValue, float64(st.ReportFailures))
-	if st.Sampling {
-		ch <- prometheus.MustNewConstMetric(c.samples, prometheus.CounterValue, float64(st.Samples))
-		ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(st.Lost))
+	return append(fams, runFamilies(c.opt.Run())...)
+}
+
+// runFamilies are the run's own figures.
+func runFamilies(r runstats.Run) []family {
+	one := func(name, help string, k kind, v float64) family {
+		return family{name: name, help: help, kind: k, series: []series{{value: v}}}
 	}
+	fams := []family{
+		one("perfprof_tasks", "Tasks (threads) followed now.", gauge, float64(r.Devices.Live)),
+		one("perfprof_tasks_created_total", "Tasks the followed ones created (forks, clones).", counter, float64(r.Tasks.Created)),
+		one("perfprof_tasks_ended_total", "Followed tasks that ended.", counter, float64(r.Tasks.Ended)),
+		one("perfprof_event_open_failures_total", "Counters that could not be opened for a task.", counter, float64(r.Devices.Failures)),
+		one("perfprof_report_write_failures_total", "Times the report could not be written (a full disk), each run of failed writes once.", counter, float64(r.Report.WriteFailures)),
+	}
+	if r.Samples.Sampling {
+		fams = append(fams,
+			one("perfprof_samples_total", "Samples taken.", counter, float64(r.Samples.Written)),
+			one("perfprof_lost_samples_total", "Samples the kernel dropped: a ring was full.", counter, float64(r.Samples.Lost)))
+	}
+	return fams
 }
 
 // value is the exported value of event i's count raw.

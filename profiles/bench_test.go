@@ -18,7 +18,7 @@ import (
 // symbols).
 func BenchmarkBuilderSample(b *testing.B) {
 	pid := os.Getpid()
-	bl := NewBuilder([]Event{EventOf("task-clock")})
+	bl := NewBuilder(events(b, "task-clock"))
 	task := pidtree.Task{TID: pid, TGID: pid, Proc: 1}
 	bl.Start(task, "bench")
 	rec := &perfevent.SampleRecord{PID: pid, TID: pid, Period: 1000,
@@ -51,7 +51,7 @@ func BenchmarkWritePprof(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := WritePprof(io.Discard, []Event{EventOf("task-clock")}, ps, time.Now(), time.Second); err != nil {
+		if err := WritePprof(io.Discard, events(b, "task-clock"), ps, time.Now(), time.Second); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -12,28 +12,10 @@ import (
 	"github.com/perfprof/perfprof/symbol"
 )
 
-// Event names one sampled event, in the order of the samples' Event index.
-type Event struct {
-	Name string
-	// Unit of its period: "nanoseconds" for the clocks (cpu-clock,
-	// task-clock), "count" for the others.
-	Unit string
-}
-
-// EventOf describes the event called name: the clocks' periods are
-// nanoseconds of CPU.
-func EventOf(name string) Event {
-	switch name {
-	case "cpu-clock", "task-clock":
-		return Event{Name: "cpu", Unit: "nanoseconds"}
-	}
-	return Event{Name: name, Unit: "count"}
-}
-
 // Builder aggregates samples into per-process profiles. It is safe for
 // concurrent use.
 type Builder struct {
-	events []Event
+	events []perfevent.Spec
 	cache  *symbol.Cache
 	start  time.Time
 
@@ -110,9 +92,9 @@ type Stack struct {
 	Values []int64 // periods summed, by event
 }
 
-// NewBuilder returns a Builder for samples of events, with its own symbol
-// cache.
-func NewBuilder(events []Event) *Builder {
+// NewBuilder returns a Builder for samples of events (the run's, in the
+// order of the samples' Event index), with its own symbol cache.
+func NewBuilder(events []perfevent.Spec) *Builder {
 	b := &Builder{events: events, cache: symbol.NewCache(), start: time.Now(), procs: map[uint64]*Process{},
 		frames: NewFrames()}
 	// The kernel's symbols take 0.1 s to read: from now on, rather than
@@ -122,7 +104,7 @@ func NewBuilder(events []Event) *Builder {
 }
 
 // Events returns the events the Builder was made for.
-func (b *Builder) Events() []Event { return b.events }
+func (b *Builder) Events() []perfevent.Spec { return b.events }
 
 // Start records task t, just armed (comm is its command name). The first
 // task of a process makes its Process, with the mappings of its

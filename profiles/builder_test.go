@@ -15,7 +15,7 @@ import (
 // frame-pointer walk past the outermost frame) is an unknown user frame.
 func TestBuilderContexts(t *testing.T) {
 	pid := os.Getpid()
-	bl := NewBuilder([]Event{EventOf("task-clock")})
+	bl := NewBuilder(events(t, "task-clock"))
 	task := pidtree.Task{TID: pid, TGID: pid, Proc: 1}
 	bl.Start(task, "test")
 	const kaddr, junk = 0xffffffff81000010, 0xbe552274c0854800
@@ -51,7 +51,7 @@ func TestBuilderContexts(t *testing.T) {
 // ended process is forgotten once its samples were cut.
 func TestBuilderCut(t *testing.T) {
 	pid := os.Getpid()
-	bl := NewBuilder([]Event{EventOf("task-clock")})
+	bl := NewBuilder(events(t, "task-clock"))
 	a := pidtree.Task{TID: pid, TGID: pid, Proc: 1}
 	b := pidtree.Task{TID: pid + 1, TGID: pid + 1, Proc: 2}
 	bl.Start(a, "a")

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/pprof/profile"
+	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/symbol"
 )
 
@@ -62,123 +62,262 @@ func WriteFolded(w io.Writer, ps []*Process) error {
 	return bw.Flush()
 }
 
+// The field numbers of profile.proto's messages that WritePprof writes.
+const (
+	profileSampleType        = 1
+	profileSample            = 2
+	profileMapping           = 3
+	profileLocation          = 4
+	profileFunction          = 5
+	profileStringTable       = 6
+	profileTimeNanos         = 9
+	profileDurationNanos     = 10
+	profilePeriodType        = 11
+	profileDefaultSampleType = 14
+
+	valueTypeType, valueTypeUnit                   = 1, 2
+	sampleLocationID, sampleValue, sampleLabel     = 1, 2, 3
+	labelKey, labelStr, labelNum                   = 1, 2, 3
+	mappingID, mappingStart, mappingLimit          = 1, 2, 3
+	mappingOffset, mappingFile, mappingBuildID     = 4, 5, 6
+	mappingHasFunctions                            = 7
+	locationID, locationMappingID, locationAddress = 1, 2, 3
+	locationLine, lineFunctionID                   = 4, 1
+	functionID, functionName, functionSystemName   = 1, 2, 3
+	functionFilename                               = 4
+)
+
+// sampleType is how a profile names the periods of event e, and their
+// unit: the CPU time of the clocks (perfevent.Nanoseconds: task-clock and
+// cpu-clock, with any modifier) is "cpu" in "nanoseconds", as pprof and
+// the continuous-profiling tools name it; any other event is a count of
+// itself.
+func sampleType(e perfevent.Spec) (typ, unit string) {
+	if u := e.Unit(); u == perfevent.Nanoseconds {
+		return "cpu", u.String()
+	}
+	return e.Name, perfevent.Count.String()
+}
+
 // WritePprof writes the profiles as one gzipped pprof profile: a sample
 // per distinct stack of each thread, labelled with the numeric pid and
 // tid and the comm (the keys of google/perf_data_converter), its values
-// the number of samples and the periods of each event; mappings with
-// their files and build ids, so that pprof can symbolize again.
-func WritePprof(w io.Writer, events []Event, ps []*Process, start time.Time, d time.Duration) error {
-	prof := &profile.Profile{
-		SampleType:    []*profile.ValueType{{Type: "samples", Unit: "count"}},
-		TimeNanos:     start.UnixNano(),
-		DurationNanos: d.Nanoseconds(),
-	}
-	for _, e := range events {
-		prof.SampleType = append(prof.SampleType, &profile.ValueType{Type: e.Name, Unit: e.Unit})
-	}
-	if len(events) > 0 {
-		prof.PeriodType = prof.SampleType[1]
-		prof.DefaultSampleType = events[0].Name
-	}
-	type mkey struct {
-		pid        int
-		path, bid  string
-		kernel     bool
-		start, end uint64
-	}
-	mappings := map[mkey]*profile.Mapping{}
-	functions := map[[2]string]*profile.Function{}
-	mapping := func(p *Process, f symbol.Frame) *profile.Mapping {
-		k := mkey{pid: p.PID, path: f.Path, bid: f.BuildID, kernel: f.Kernel}
-		if f.Kernel {
-			k.pid = 0
-		} else if m, ok := mappingOf(p, f.Addr); ok {
-			k.start, k.end = m.Start, m.End
-		}
-		if m, ok := mappings[k]; ok {
-			return m
-		}
-		m := &profile.Mapping{ID: uint64(len(prof.Mapping) + 1), Start: k.start, Limit: k.end,
-			File: f.Path, BuildID: f.BuildID, HasFunctions: true}
-		if !f.Kernel {
-			if pm, ok := mappingOf(p, f.Addr); ok {
-				m.Offset = pm.Offset
-			}
-		}
-		mappings[k] = m
-		prof.Mapping = append(prof.Mapping, m)
-		return m
-	}
-	function := func(f symbol.Frame) *profile.Function {
-		n := name(f)
-		k := [2]string{n, f.Path}
-		if fn, ok := functions[k]; ok {
-			return fn
-		}
-		fn := &profile.Function{ID: uint64(len(prof.Function) + 1), Name: n, SystemName: n, Filename: f.Path}
-		functions[k] = fn
-		prof.Function = append(prof.Function, fn)
-		return fn
-	}
-	// A location is an address in a mapping: the processes of a fork
-	// tree, which map their binary alike, share theirs.
-	type locKey struct {
-		m    *profile.Mapping
-		addr uint64
-	}
-	locs := map[locKey]*profile.Location{}
+// the number of samples and the periods of each event (see sampleType);
+// mappings with their files and build ids, so that pprof can symbolize
+// again.
+func WritePprof(w io.Writer, events []perfevent.Spec, ps []*Process, start time.Time, d time.Duration) error {
+	e := newPprofEncoder()
 	for _, p := range ps {
-		comm := map[string][]string{"comm": {p.Comm}}
-		threads := map[int]map[string][]int64{} // the labels of each thread's samples, shared
 		for _, st := range p.Stacks {
-			num, ok := threads[st.TID]
-			if !ok {
-				num = map[string][]int64{"pid": {int64(p.PID)}, "tid": {int64(st.TID)}}
-				threads[st.TID] = num
-			}
-			s := &profile.Sample{
-				Value:    append([]int64{st.Count}, st.Values...),
-				Label:    comm,
-				NumLabel: num,
-				Location: make([]*profile.Location, 0, len(st.Frames)),
-			}
-			for _, id := range st.Frames {
-				f := p.Frames.Frame(id)
-				m := mapping(p, f)
-				k := locKey{m, f.Addr}
-				l, ok := locs[k]
-				if !ok {
-					l = &profile.Location{ID: uint64(len(prof.Location) + 1), Address: f.Addr, Mapping: m,
-						Line: []profile.Line{{Function: function(f)}}}
-					locs[k] = l
-					prof.Location = append(prof.Location, l)
-				}
-				s.Location = append(s.Location, l)
-			}
-			prof.Sample = append(prof.Sample, s)
+			e.sample(p, st)
 		}
 	}
-	// pprof names a profile after its first mapping: a program's, not
-	// the kernel's.
-	slices.SortStableFunc(prof.Mapping, func(a, b *profile.Mapping) int {
-		return cmp.Compare(btoi(a.File == symbol.KernelPath), btoi(b.File == symbol.KernelPath))
-	})
-	for i, m := range prof.Mapping {
-		m.ID = uint64(i + 1)
-	}
-	if err := prof.CheckValid(); err != nil {
-		return fmt.Errorf("pprof profile: %w", err)
-	}
+	out := e.profile(events, start, d)
 	// Gzipped, as pprof writes it, but at the fastest level: the default
 	// level took half the time of writing a large profile.
 	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	if err != nil {
 		return err
 	}
-	if err := prof.WriteUncompressed(zw); err != nil {
+	if _, err := zw.Write(out); err != nil {
 		return err
 	}
 	return zw.Close()
+}
+
+// pprofEncoder builds a profile.proto Profile message: the samples are
+// encoded as they come, with the functions and the string table they
+// need; the mappings and locations at the end, once the mappings' ids
+// are known.
+type pprofEncoder struct {
+	strs *stringTable
+
+	maps     []*pprofMapping // in the order they were met
+	mappings map[mappingKey]*pprofMapping
+
+	functions map[[2]string]uint64 // by name and file: the id
+	fns       []byte               // the Function messages
+
+	locs   []pprofLocation // by id - 1
+	locIDs map[locationKey]uint64
+
+	samples []byte // the Sample messages
+
+	// Scratch: a message being built, a nested one, a sample's location
+	// ids and values.
+	msg, inner []byte
+	ids        []uint64
+	values     []int64
+}
+
+// mappingKey tells a profile's mappings apart: a process's mapping of a
+// file, or the kernel's.
+type mappingKey struct {
+	pid        int // 0 for the kernel
+	path, bid  string
+	kernel     bool
+	start, end uint64
+}
+
+type pprofMapping struct {
+	id                   uint64 // set by profile: the kernel's last
+	start, limit, offset uint64
+	file, buildID        string
+}
+
+// locationKey is a location: an address in a mapping. The processes of a
+// fork tree, which map their binary alike, share theirs.
+type locationKey struct {
+	m    *pprofMapping
+	addr uint64
+}
+
+type pprofLocation struct {
+	m        *pprofMapping
+	addr, fn uint64
+}
+
+func newPprofEncoder() *pprofEncoder {
+	return &pprofEncoder{strs: newStringTable(), mappings: map[mappingKey]*pprofMapping{},
+		functions: map[[2]string]uint64{}, locIDs: map[locationKey]uint64{}}
+}
+
+// sample encodes st, a stack of p: its locations, its values (the count,
+// then each event's periods) and its labels, in the order google/pprof
+// writes them (the string ones, then the numeric ones, each by key).
+func (e *pprofEncoder) sample(p *Process, st *Stack) {
+	e.ids = e.ids[:0]
+	for _, id := range st.Frames {
+		e.ids = append(e.ids, e.location(p, p.Frames.Frame(id)))
+	}
+	e.values = append(append(e.values[:0], st.Count), st.Values...)
+	m := appendPacked(e.msg[:0], sampleLocationID, e.ids)
+	m = appendPacked(m, sampleValue, e.values)
+	for _, l := range []struct {
+		key      string
+		str, num int64
+	}{{"comm", e.strs.id(p.Comm), 0}, {"pid", 0, int64(p.PID)}, {"tid", 0, int64(st.TID)}} {
+		e.inner = appendInt(e.inner[:0], labelKey, e.strs.id(l.key))
+		e.inner = appendInt(e.inner, labelStr, l.str)
+		e.inner = appendInt(e.inner, labelNum, l.num)
+		m = appendMessage(m, sampleLabel, e.inner)
+	}
+	e.msg = m
+	e.samples = appendMessage(e.samples, profileSample, m)
+}
+
+// location returns the id of frame f's location in p.
+func (e *pprofEncoder) location(p *Process, f symbol.Frame) uint64 {
+	m := e.mapping(p, f)
+	k := locationKey{m, f.Addr}
+	if id, ok := e.locIDs[k]; ok {
+		return id
+	}
+	e.locs = append(e.locs, pprofLocation{m: m, addr: f.Addr, fn: e.function(f)})
+	id := uint64(len(e.locs))
+	e.locIDs[k] = id
+	return id
+}
+
+// mapping returns the mapping of frame f in p: the process's mapping
+// that holds it (its start, end and offset, if p's mappings are known),
+// or the kernel's.
+func (e *pprofEncoder) mapping(p *Process, f symbol.Frame) *pprofMapping {
+	k := mappingKey{pid: p.PID, path: f.Path, bid: f.BuildID, kernel: f.Kernel}
+	var pm symbol.Mapping
+	inProc := false
+	if f.Kernel {
+		k.pid = 0
+	} else if pm, inProc = mappingOf(p, f.Addr); inProc {
+		k.start, k.end = pm.Start, pm.End
+	}
+	if m, ok := e.mappings[k]; ok {
+		return m
+	}
+	m := &pprofMapping{start: k.start, limit: k.end, file: f.Path, buildID: f.BuildID}
+	if inProc {
+		m.offset = pm.Offset
+	}
+	e.mappings[k] = m
+	e.maps = append(e.maps, m)
+	return m
+}
+
+// function returns the id of frame f's function, encoding it if it is
+// new.
+func (e *pprofEncoder) function(f symbol.Frame) uint64 {
+	n := name(f)
+	k := [2]string{n, f.Path}
+	if id, ok := e.functions[k]; ok {
+		return id
+	}
+	id := uint64(len(e.functions) + 1)
+	e.functions[k] = id
+	m := appendUint(e.inner[:0], functionID, id)
+	m = appendInt(m, functionName, e.strs.id(n))
+	m = appendInt(m, functionSystemName, e.strs.id(n))
+	m = appendInt(m, functionFilename, e.strs.id(f.Path))
+	e.inner = m
+	e.fns = appendMessage(e.fns, profileFunction, m)
+	return id
+}
+
+// profile returns the Profile message: the sample types of events, the
+// samples, mappings (a program's first: pprof names a profile after its
+// first mapping, and it must not be the kernel's), locations, functions,
+// the string table, the time and duration, and the first event as the
+// period type and the default.
+func (e *pprofEncoder) profile(events []perfevent.Spec, start time.Time, d time.Duration) []byte {
+	valueType := func(typ, unit string) []byte {
+		return appendInt(appendInt(nil, valueTypeType, e.strs.id(typ)), valueTypeUnit, e.strs.id(unit))
+	}
+	out := appendMessage(nil, profileSampleType, valueType("samples", "count"))
+	var period []byte
+	var defaultType int64
+	for i, ev := range events {
+		typ, unit := sampleType(ev)
+		vt := valueType(typ, unit)
+		out = appendMessage(out, profileSampleType, vt)
+		if i == 0 {
+			period, defaultType = vt, e.strs.id(typ)
+		}
+	}
+	out = append(out, e.samples...)
+	ordered := slices.Clone(e.maps)
+	slices.SortStableFunc(ordered, func(a, b *pprofMapping) int {
+		return cmp.Compare(btoi(a.file == symbol.KernelPath), btoi(b.file == symbol.KernelPath))
+	})
+	for i, m := range ordered {
+		m.id = uint64(i + 1)
+		msg := appendUint(e.msg[:0], mappingID, m.id)
+		msg = appendUint(msg, mappingStart, m.start)
+		msg = appendUint(msg, mappingLimit, m.limit)
+		msg = appendUint(msg, mappingOffset, m.offset)
+		msg = appendInt(msg, mappingFile, e.strs.id(m.file))
+		msg = appendInt(msg, mappingBuildID, e.strs.id(m.buildID))
+		msg = appendBool(msg, mappingHasFunctions, true)
+		e.msg = msg
+		out = appendMessage(out, profileMapping, msg)
+	}
+	for i, l := range e.locs {
+		msg := appendUint(e.msg[:0], locationID, uint64(i+1))
+		msg = appendUint(msg, locationMappingID, l.m.id)
+		msg = appendUint(msg, locationAddress, l.addr)
+		e.inner = appendUint(e.inner[:0], lineFunctionID, l.fn)
+		msg = appendMessage(msg, locationLine, e.inner)
+		e.msg = msg
+		out = appendMessage(out, profileLocation, msg)
+	}
+	out = append(out, e.fns...)
+	for _, s := range e.strs.all { // complete: nothing adds strings after this
+		out = appendMessage(out, profileStringTable, []byte(s))
+	}
+	out = appendInt(out, profileTimeNanos, start.UnixNano())
+	out = appendInt(out, profileDurationNanos, d.Nanoseconds())
+	if period != nil {
+		out = appendMessage(out, profilePeriodType, period)
+	}
+	return appendInt(out, profileDefaultSampleType, defaultType)
 }
 
 // mappingOf returns the mapping of p that holds addr.

@@ -1,6 +1,8 @@
 package test
 
 import (
+	"debug/buildinfo"
+	"debug/elf"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -172,5 +175,80 @@ func TestPrometheus(t *testing.T) {
 	t.Logf("scrape at %.3f: %v; reports around it: %v, %v", ts, value, before, after)
 	if before < 0 || after < 0 || value < before || value > after {
 		t.Errorf("Prometheus has %v page faults of sleep at %.3f; the daemon's reports just before and after: %v and %v", value, ts, before, after)
+	}
+}
+
+// TestIdleMemory: a counting run pays for neither the metrics nor the
+// profiles. The binary links none of client_golang, protobuf, net/http or
+// google/pprof (issue 17: they made it 14.5 MB, and since the kernel maps
+// the page-cache folios of a binary whole, its every run 11.7 MB of RSS),
+// and perfprof -e task-clock -- sleep 1 peaks under 8 MiB of RSS (about 7
+// MB on the CI machine, where the old binary peaked at 11.7 MB).
+func TestIdleMemory(t *testing.T) {
+	requires(t)
+	info, err := buildinfo.ReadFile(ppBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range info.Deps {
+		for _, banned := range []string{"github.com/prometheus/", "google.golang.org/protobuf", "github.com/google/pprof"} {
+			if strings.HasPrefix(d.Path, banned) {
+				t.Errorf("perfprof links %s %s", d.Path, d.Version)
+			}
+		}
+	}
+	f, err := elf.Open(ppBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := f.Symbols()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range syms {
+		if strings.HasPrefix(s.Name, "net/http.") || strings.HasPrefix(s.Name, "crypto/tls.") || strings.HasPrefix(s.Name, "regexp.") {
+			t.Errorf("perfprof links %s (and its package)", s.Name)
+			break
+		}
+	}
+	if raceBinary {
+		t.Skip("PERFPROF_TEST_RACE=1: the RSS of a race build is the race runtime's")
+	}
+	// perfprof's peak is its VmHWM, read until it ends: its rusage would
+	// count the test's own RSS, as the launch stub it starts with vfork
+	// semantics records the hiwater of the memory it shared at its exec.
+	p := start(t, ppBin, "-e", "task-clock", "--", "sleep", "1")
+	var peak, anon, file int // KiB
+	for {
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Millisecond):
+			status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid()))
+			if err != nil {
+				continue
+			}
+			for line := range strings.Lines(string(status)) {
+				k, v, _ := strings.Cut(line, ":")
+				n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+				switch k {
+				case "VmHWM":
+					peak = max(peak, n)
+				case "RssAnon":
+					anon = n
+				case "RssFile":
+					file = n
+				}
+			}
+			continue
+		}
+		break
+	}
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr())
+	}
+	t.Logf("perfprof -e task-clock -- sleep 1: peak RSS %d KiB (at the last read: RssAnon %d KiB, RssFile %d KiB)", peak, anon, file)
+	if peak == 0 || peak > 8<<10 {
+		t.Errorf("perfprof -e task-clock -- sleep 1: peak RSS %d KiB, want at most 8 MiB (RssAnon %d KiB, RssFile %d KiB)", peak, anon, file)
 	}
 }

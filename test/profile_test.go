@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,6 +143,37 @@ func TestProfilePprof(t *testing.T) {
 				t.Errorf("no kernel frame in the profile: the kernel part of the call chains is lost")
 			}
 		})
+	}
+}
+
+// TestProfileUserClockUnit: the profile of task-clock:u (what perfprof
+// counts for a user without privileges) has its periods in nanoseconds
+// of CPU, as task-clock's: go tool pprof -top totals them in ms or s, not
+// as a bare count ("Total samples = 156312624", issue 17).
+func TestProfileUserClockUnit(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "out.pb.gz")
+	p, code := runPP(t, 30*time.Second, "-F", "499", "-e", "task-clock:u", "--pprof", file, "--",
+		"/bin/sh", "-c", workload("hotfuncs")+" 300")
+	if code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr())
+	}
+	prof := readProfile(t, file)
+	if st := prof.SampleType; len(st) != 2 || st[1].Type != "cpu" || st[1].Unit != "nanoseconds" || prof.DefaultSampleType != "cpu" {
+		t.Errorf("sample types %v (default %q), want samples/count and cpu/nanoseconds", st, prof.DefaultSampleType)
+	}
+	gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = testenv.Tool(t, "go")
+	}
+	out, err := exec.Command(gobin, "tool", "pprof", "-top", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof: %v\n%s", err, out)
+	}
+	total := regexp.MustCompile(`Total samples = ([0-9.]+)([a-z]*)`).FindStringSubmatch(string(out))
+	if total == nil || (total[2] != "ms" && total[2] != "s") {
+		t.Errorf("go tool pprof -top: want \"Total samples = N ms\" (or s):\n%s", out)
 	}
 }
 

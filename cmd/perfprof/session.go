@@ -37,7 +37,7 @@ type session struct {
 	usr1c chan os.Signal   // SIGUSR1: a report now
 	pid   *daemon.PidFile  // --pidfile, locked
 	msgs  *stream.Messages // stderr, which a daemon swaps for its report
-	pdir  *profileDir      // --pprof-dir
+	pdir  *profiles.Dir    // --pprof-dir
 	// tasks is the follower's RunStats once it started, for the metrics
 	// (they may read it before).
 	tasks atomic.Pointer[func() runstats.Tasks]
@@ -198,11 +198,7 @@ func (s *session) run() int {
 	s.model = report.NewModel(report.Options{Events: specs, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
 	var sink profdev.Sink = s.model
 	if c.profiles() {
-		events := make([]profiles.Event, len(s.names))
-		for i, n := range s.names {
-			events[i] = profiles.EventOf(n)
-		}
-		s.profiles = profiles.NewBuilder(events)
+		s.profiles = profiles.NewBuilder(specs)
 		sink = profileSink{s.model, s.profiles}
 	}
 	s.set = profdev.NewSet(specs, sink)
@@ -225,13 +221,13 @@ func (s *session) run() int {
 		}
 	}
 	if c.pprofDir != "" {
-		if s.pdir, err = openProfileDir(c.pprofDir, c.keep, time.Now()); err != nil {
+		if s.pdir, err = profiles.OpenDir(c.pprofDir, c.keep, time.Now()); err != nil {
 			s.errorf("cannot write profiles into --pprof-dir: %v", err)
 			return exitFailure
 		}
 	}
 	if c.listen != "" {
-		stop, err := s.serveMetrics()
+		stop, err := s.serveMetrics(specs)
 		if err != nil {
 			s.errorf("cannot serve metrics: %v", err)
 			return exitFailure
