@@ -14,7 +14,6 @@ import (
 	"github.com/perfprof/perfprof/follow"
 	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/perfevent"
-	"github.com/perfprof/perfprof/pidtree"
 	"github.com/perfprof/perfprof/profdev"
 	"github.com/perfprof/perfprof/profiles"
 	"github.com/perfprof/perfprof/report"
@@ -199,7 +198,7 @@ func (s *session) run() int {
 	var sink profdev.Sink = s.model
 	if c.profiles() {
 		s.profiles = profiles.NewBuilder(specs)
-		sink = profileSink{s.model, s.profiles}
+		sink = s.profiles.Sink(s.model)
 	}
 	s.set = profdev.NewSet(specs, sink)
 	s.set.CommOf = follow.Comm
@@ -344,24 +343,6 @@ func pl(n int, one, many string) string {
 	return many
 }
 
-// profileSink hands the set's devices to the report model and to the
-// profile builder, which learns of each process as its first task is
-// armed.
-type profileSink struct {
-	*report.Model
-	b *profiles.Builder
-}
-
-func (ps profileSink) Started(id uint64, t pidtree.Task, comm string) {
-	ps.b.Start(t, comm)
-	ps.Model.Started(id, t, comm)
-}
-
-func (ps profileSink) Ended(f profdev.Final) {
-	ps.Model.Ended(f)
-	ps.b.End(f.Task)
-}
-
 // writeProfiles writes --pprof, --folded and --top, and says whether all
 // could be written.
 func (s *session) writeProfiles() bool {
@@ -369,27 +350,18 @@ func (s *session) writeProfiles() bool {
 	if s.pdir != nil {
 		return true // the final report cuts the last interval's
 	}
-	procs := s.profiles.Processes()
-	write := func(path string, fn func(io.Writer) error) {
-		if path == "" {
-			return
+	for _, f := range []struct {
+		path   string
+		format profiles.Format
+	}{{c.pprofFile, profiles.Pprof}, {c.foldedFile, profiles.Folded}} {
+		if f.path == "" {
+			continue
 		}
-		f, err := os.Create(path)
-		if err == nil {
-			err = fn(f)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-		}
-		if err != nil {
+		if err := s.profiles.WriteFile(f.path, f.format, s.start, time.Since(s.start)); err != nil {
 			s.errorf("write profile: %v", err)
 			ok = false
 		}
 	}
-	write(c.pprofFile, func(w io.Writer) error {
-		return profiles.WritePprof(w, s.profiles.Events(), procs, s.start, time.Since(s.start))
-	})
-	write(c.foldedFile, func(w io.Writer) error { return profiles.WriteFolded(w, procs) })
 	if c.top {
 		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
