@@ -12,6 +12,8 @@
 //
 //	targets → follower → devices → model → writers
 //
+// Its parts:
+//
 //   - The follower takes the targets over and follows them: the ptrace
 //     tracer (follow.Tracer), or with --no-follow the untraced watch of
 //     the targets alone (follow.Untraced); --cgroup adds the processes
