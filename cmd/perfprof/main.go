@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/perfprof/perfprof/internal/daemon"
+	"github.com/perfprof/perfprof/internal/version"
 	"github.com/perfprof/perfprof/metrics"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
@@ -380,7 +381,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if c.version {
-		fmt.Fprintln(stdout, version())
+		fmt.Fprintln(stdout, version.String())
 		return exitOK
 	}
 	if len(c.argv) > 0 {

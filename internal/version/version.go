@@ -1,4 +1,6 @@
-package main
+// Package version says which perfprof this is, from the build
+// information Go puts into the binary.
+package version
 
 import (
 	"fmt"
@@ -7,10 +9,10 @@ import (
 	"strings"
 )
 
-// version says which perfprof this is: its module version, the VCS
+// String says which perfprof this is: its module version, the VCS
 // revision it was built from (and whether the tree had changes), and the
 // Go that built it, as `go version -m` would find them in the binary.
-func version() string {
+func String() string {
 	v := "perfprof (unknown version)"
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
