@@ -46,3 +46,24 @@ func (s *session) pidFileError(err error) {
 		s.errorf("perfprof %s is running with the pid file %s: stop it first (kill %s), or give another --pidfile", be.PID, be.Path, be.PID)
 	}
 }
+
+// eventError says why -e could not be parsed, and returns the exit status.
+func (s *session) eventError(err error) int {
+	var ue *perfevent.UnknownEventError
+	var se *perfevent.SyntaxError
+	switch {
+	case errors.As(err, &ue):
+		s.errorf("%v", err)
+		if len(ue.Suggestions) > 0 {
+			s.errorf("hint: did you mean %s? 'perf list' shows the events of this machine", quoteList(ue.Suggestions))
+		} else {
+			s.errorf("hint: 'perf list' shows the events of this machine")
+		}
+		return exitUsage
+	case errors.As(err, &se):
+		s.errorf("%v", err)
+		return exitUsage
+	}
+	s.fail(err)
+	return exitFailure
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"runtime/pprof"
 	"strings"
 	"sync/atomic"
@@ -29,7 +28,6 @@ type session struct {
 
 	set   *profdev.Set
 	model *report.Model
-	names []string // the events' names, in -e order
 	out   *stream.Stream
 	sigc  chan os.Signal   // stop signals, caught from the start
 	hupc  chan os.Signal   // a daemon's SIGHUP: reopen the report (nil otherwise)
@@ -104,13 +102,7 @@ func (s *session) run() int {
 	s.msgs = stream.NewMessages(s.stderr)
 	s.stderr = s.msgs
 	s.sigc, s.hupc, s.usr1c = setupSignals(len(c.argv) > 0, c.daemon)
-	defer func() {
-		for _, ch := range []chan os.Signal{s.sigc, s.hupc, s.usr1c} {
-			if ch != nil {
-				signal.Stop(ch)
-			}
-		}
-	}()
+	defer releaseSignals(s.sigc, s.hupc, s.usr1c)
 	if c.pidFile != "" {
 		pf, err := daemon.LockPidFile(c.pidFile)
 		if err != nil {
@@ -123,38 +115,9 @@ func (s *session) run() int {
 	if lim := perfevent.RaiseFileLimit(); c.verbose {
 		fmt.Fprintf(s.stderr, "RLIMIT_NOFILE %d\n", lim)
 	}
-	specs, err := perfevent.Parse(c.events...)
-	if err != nil {
-		var ue *perfevent.UnknownEventError
-		if errors.As(err, &ue) {
-			s.errorf("%v", err)
-			if len(ue.Suggestions) > 0 {
-				s.errorf("hint: did you mean %s? 'perf list' shows the events of this machine", quoteList(ue.Suggestions))
-			} else {
-				s.errorf("hint: 'perf list' shows the events of this machine")
-			}
-			return exitUsage
-		}
-		var se *perfevent.SyntaxError
-		if errors.As(err, &se) {
-			s.errorf("%v", err)
-			return exitUsage
-		}
-		s.fail(err)
-		return exitFailure
-	}
-	if specs, err = s.probe(specs); err != nil {
-		s.fail(err)
-		return exitFailure
-	}
-	var fields []*perfevent.FieldDecoder
-	if c.sampling() {
-		opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
-			Watermark: c.ringWatermark(), RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
-		if specs, fields, err = perfevent.ResolveSampling(specs, opt); err != nil {
-			s.fail(err)
-			return exitFailure
-		}
+	specs, fields, code := s.events()
+	if code != exitOK {
+		return code
 	}
 	// Keep one instance of each event open for the whole run, so that no
 	// per-task open or close is the first or last of its kind.
@@ -164,24 +127,83 @@ func (s *session) run() int {
 		return exitFailure
 	}
 	defer pin.Close()
+	closeOut, code := s.openStream(specs)
+	if code != exitOK {
+		return code
+	}
+	defer closeOut()
+	if code := s.build(specs, fields); code != exitOK {
+		return code
+	}
+	if c.listen != "" {
+		stop, err := s.serveMetrics(specs)
+		if err != nil {
+			s.errorf("cannot serve metrics: %v", err)
+			return exitFailure
+		}
+		defer stop()
+	}
+	s.start = time.Now()
+	code = s.follow()
+	err = s.out.Close()
+	// A daemon's messages went into the report: not any more.
+	s.msgs.Redirect(os.Stderr)
+	if err != nil {
+		s.errorf("write report: %v", writeReason(err))
+		code = exitFailure
+	}
+	return code
+}
 
-	w := s.stdout
+// events parses -e, checks each event on perfprof itself, and makes them
+// sample when sampling; it returns the tracepoints' field decoders too.
+func (s *session) events() ([]perfevent.Spec, []*perfevent.FieldDecoder, int) {
+	c := s.cfg
+	specs, err := perfevent.Parse(c.events...)
+	if err != nil {
+		return nil, nil, s.eventError(err)
+	}
+	if specs, err = s.probe(specs); err != nil {
+		s.fail(err)
+		return nil, nil, exitFailure
+	}
+	var fields []*perfevent.FieldDecoder
+	if c.sampling() {
+		opt := perfevent.SampleOptions{Period: c.period, Freq: c.freq, CallGraph: c.callGraph,
+			Watermark: c.ringWatermark(), RingPages: 1 << c.ringOrder(), LostCount: true, Mappings: c.profiles()}
+		if specs, fields, err = perfevent.ResolveSampling(specs, opt); err != nil {
+			s.fail(err)
+			return nil, nil, exitFailure
+		}
+	}
+	return specs, fields, exitOK
+}
+
+// openStream opens the report stream (-o, or standard output), and
+// --cpuprofile's file; closeOut closes both.
+func (s *session) openStream(specs []perfevent.Spec) (closeOut func(), code int) {
+	c := s.cfg
+	w, closers := s.stdout, []func(){}
+	closeOut = func() {
+		for _, fn := range closers {
+			fn()
+		}
+	}
 	if c.output != "" {
 		f, err := openReport(c.output, c.daemon)
 		if err != nil {
 			s.errorf("cannot write the report: %v", err)
-			return exitFailure
+			return closeOut, exitFailure
 		}
-		defer f.Close()
-		w = f
+		closers, w = append(closers, func() { f.Close() }), f
 	}
 	if c.cpuProfile != "" {
 		stop, err := startCPUProfile(c.cpuProfile)
 		if err != nil {
 			s.errorf("%v", err)
-			return exitFailure
+			return closeOut, exitFailure
 		}
-		defer stop()
+		closers = append(closers, stop)
 	}
 	opt := stream.Options{Events: specs, JSON: c.json, Queued: c.sampling()}
 	if c.daemon {
@@ -191,9 +213,13 @@ func (s *session) run() int {
 		opt.Reopen = func() (io.WriteCloser, error) { return openReport(c.output, true) }
 	}
 	s.out = stream.New(w, opt)
-	for _, sp := range specs {
-		s.names = append(s.names, sp.Name)
-	}
+	return closeOut, exitOK
+}
+
+// build makes the devices, the model and what takes the samples: the
+// sample writer, and the profiles.
+func (s *session) build(specs []perfevent.Spec, fields []*perfevent.FieldDecoder) int {
+	c := s.cfg
 	s.model = report.NewModel(report.Options{Events: specs, PerThread: c.perThread, ByComm: c.byComm, Keep: c.foldAfter})
 	var sink profdev.Sink = s.model
 	if c.profiles() {
@@ -220,30 +246,13 @@ func (s *session) run() int {
 		}
 	}
 	if c.pprofDir != "" {
+		var err error
 		if s.pdir, err = profiles.OpenDir(c.pprofDir, c.keep, time.Now()); err != nil {
 			s.errorf("cannot write profiles into --pprof-dir: %v", err)
 			return exitFailure
 		}
 	}
-	if c.listen != "" {
-		stop, err := s.serveMetrics(specs)
-		if err != nil {
-			s.errorf("cannot serve metrics: %v", err)
-			return exitFailure
-		}
-		defer stop()
-	}
-	s.start = time.Now()
-
-	code := s.follow()
-	err = s.out.Close()
-	// A daemon's messages went into the report: not any more.
-	s.msgs.Redirect(os.Stderr)
-	if err != nil {
-		s.errorf("write report: %v", writeReason(err))
-		code = exitFailure
-	}
-	return code
+	return exitOK
 }
 
 // writeReason explains a write error of the report.

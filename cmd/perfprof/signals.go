@@ -75,3 +75,12 @@ func setupSignals(launch, daemon bool) (stop, hup, usr1 chan os.Signal) {
 	}
 	return stop, hup, usr1
 }
+
+// releaseSignals stops the delivery of signals to the channels.
+func releaseSignals(chans ...chan os.Signal) {
+	for _, ch := range chans {
+		if ch != nil {
+			signal.Stop(ch)
+		}
+	}
+}
