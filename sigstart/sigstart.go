@@ -2,6 +2,7 @@ package sigstart
 
 import (
 	"fmt"
+	"os/signal"
 	"strconv"
 	"strings"
 
@@ -55,3 +56,10 @@ func Ignored() Set { return ignored }
 // Blocked returns the signal mask of the process's first thread when it
 // started.
 func Blocked() Set { return blocked }
+
+// IgnoredAtStart reports whether the process was started with sig
+// ignored: as Ignored records it, or as the Go runtime keeps it (SIGHUP
+// and SIGINT stay ignored, and the runtime says so even without cgo).
+func IgnoredAtStart(sig unix.Signal) bool {
+	return ignored.Has(sig) || signal.Ignored(sig)
+}

@@ -34,25 +34,3 @@ func attachReason(err error) string {
 	}
 	return ae.Err.Error()
 }
-
-// attachMessage is the message of an error of an attach: "attach to PID:
-// REASON" for a *follow.AttachError, else the error itself.
-func attachMessage(err error) string {
-	var ae *follow.AttachError
-	if !errors.As(err, &ae) {
-		return err.Error()
-	}
-	return fmt.Sprintf("attach to %d: %s", ae.PID, attachReason(ae))
-}
-
-// exitCode is perfprof's exit status for a run that ended with res: the
-// workload's (128+N if signal N killed it), or 0 without a workload.
-func exitCode(res follow.Result) int {
-	switch {
-	case res.HaveWorkload && res.Workload.Signaled():
-		return 128 + int(res.Workload.Signal())
-	case res.HaveWorkload:
-		return res.Workload.ExitStatus()
-	}
-	return exitOK
-}

@@ -60,21 +60,21 @@ func FuzzParseArgs(f *testing.F) {
 		if c == nil { // -h
 			return
 		}
-		if len(c.pids)+len(c.tids) == 0 && len(c.argv) == 0 {
+		if len(c.PIDs)+len(c.TIDs) == 0 && len(c.Argv) == 0 {
 			t.Fatalf("parseArgs(%q): accepted with no target", args)
 		}
-		if len(c.pids)+len(c.tids) > 0 && len(c.argv) > 0 {
+		if len(c.PIDs)+len(c.TIDs) > 0 && len(c.Argv) > 0 {
 			t.Fatalf("parseArgs(%q): accepted both -p/-t and a command", args)
 		}
-		for _, id := range append(append([]int(nil), c.pids...), c.tids...) {
+		for _, id := range append(append([]int(nil), c.PIDs...), c.TIDs...) {
 			if id <= 0 {
 				t.Fatalf("parseArgs(%q): id %d accepted", args, id)
 			}
 		}
-		if c.interval < 0 || c.interval > 0 && c.interval.Milliseconds() < 10 || c.duration < 0 || c.exitN < 0 || c.exitN > 0 && c.interval == 0 && !c.sampling() {
+		if c.Interval < 0 || c.Interval > 0 && c.Interval.Milliseconds() < 10 || c.Duration < 0 || c.ExitN < 0 || c.ExitN > 0 && c.Interval == 0 && !c.Sampling() {
 			t.Fatalf("parseArgs(%q): accepted %+v", args, c)
 		}
-		if len(c.events) == 0 {
+		if len(c.Events) == 0 {
 			t.Fatalf("parseArgs(%q): no events", args)
 		}
 	})

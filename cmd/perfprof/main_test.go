@@ -11,6 +11,7 @@ import (
 	"github.com/perfprof/perfprof/metrics"
 
 	"github.com/perfprof/perfprof/report"
+	"github.com/perfprof/perfprof/session"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -20,11 +21,11 @@ func TestParseArgs(t *testing.T) {
 		want *config // nil: error
 		err  string  // in the usage error
 	}{
-		{"pid list", []string{"-p", "1,2", "-p", "3"}, &config{pids: []int{1, 2, 3}, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
-		{"tids and events", []string{"-t", "7", "-e", "cs,faults", "-e", "task-clock"}, &config{tids: []int{7}, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"cs,faults", "task-clock"}}, ""},
-		{"workload", []string{"-i", "100", "-N", "3", "--", "make", "-j2"}, &config{argv: []string{"make", "-j2"}, interval: 100 * time.Millisecond, exitN: 3, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
-		{"workload without --", []string{"--json", "ls", "-l"}, &config{argv: []string{"ls", "-l"}, json: true, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
-		{"tree", []string{"--tree", "-p", "5", "--duration", "2s"}, &config{pids: []int{5}, tree: true, duration: 2 * time.Second, killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
+		{"pid list", []string{"-p", "1,2", "-p", "3"}, &config{Config: session.Config{PIDs: []int{1, 2, 3}, KillAfter: defaultKillAfter, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
+		{"tids and events", []string{"-t", "7", "-e", "cs,faults", "-e", "task-clock"}, &config{Config: session.Config{TIDs: []int{7}, KillAfter: defaultKillAfter, FoldAfter: report.DefaultKeep, Events: []string{"cs,faults", "task-clock"}}}, ""},
+		{"workload", []string{"-i", "100", "-N", "3", "--", "make", "-j2"}, &config{Config: session.Config{Argv: []string{"make", "-j2"}, Interval: 100 * time.Millisecond, ExitN: 3, KillAfter: defaultKillAfter, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
+		{"workload without --", []string{"--json", "ls", "-l"}, &config{Config: session.Config{Argv: []string{"ls", "-l"}, JSON: true, KillAfter: defaultKillAfter, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
+		{"tree", []string{"--tree", "-p", "5", "--duration", "2s"}, &config{Config: session.Config{PIDs: []int{5}, Tree: true, Duration: 2 * time.Second, KillAfter: defaultKillAfter, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
 		{"no target", nil, nil, "no target"},
 		{"both", []string{"-p", "1", "--", "true"}, nil, "not both"},
 		{"bad pid", []string{"-p", "x1"}, nil, `"x1"`},
@@ -35,9 +36,9 @@ func TestParseArgs(t *testing.T) {
 		{"-N without -i", []string{"-N", "2", "-p", "1"}, nil, "give -i"},
 		{"negative duration", []string{"--duration", "-1s", "-p", "1"}, nil, "positive"},
 		{"unknown flag", []string{"--bogus"}, nil, "bogus"},
-		{"kill-after", []string{"--kill-after", "2s", "--", "make"}, &config{argv: []string{"make"}, killAfter: 2 * time.Second, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
-		{"kill-after 0", []string{"--kill-after=0", "--", "make"}, &config{argv: []string{"make"}, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
-		{"by-comm", []string{"--by-comm", "--fold-after", "5", "--", "make"}, &config{argv: []string{"make"}, byComm: true, killAfter: defaultKillAfter, foldAfter: 5, events: []string{"task-clock"}}, ""},
+		{"kill-after", []string{"--kill-after", "2s", "--", "make"}, &config{Config: session.Config{Argv: []string{"make"}, KillAfter: 2 * time.Second, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
+		{"kill-after 0", []string{"--kill-after=0", "--", "make"}, &config{Config: session.Config{Argv: []string{"make"}, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
+		{"by-comm", []string{"--by-comm", "--fold-after", "5", "--", "make"}, &config{Config: session.Config{Argv: []string{"make"}, ByComm: true, KillAfter: defaultKillAfter, FoldAfter: 5, Events: []string{"task-clock"}}}, ""},
 		{"by-comm per thread", []string{"--by-comm", "--per-thread", "--", "make"}, nil, "do not go together"},
 		{"fold-after 0", []string{"--fold-after", "0", "--", "make"}, nil, "at least 1"},
 		{"version", []string{"--version", "-p", "1"}, &config{version: true}, ""},
@@ -49,8 +50,8 @@ func TestParseArgs(t *testing.T) {
 		{"pprof-dir without -i", []string{"-F", "99", "--pprof-dir", "d", "-p", "1"}, nil, "--pprof-dir needs -i"},
 		{"pprof-dir and --pprof", []string{"-F", "99", "-i", "100", "--pprof-dir", "d", "--pprof", "f", "-p", "1"}, nil, "give one of them"},
 		{"daemon", []string{"-D", "--pidfile", "p", "-o", "f", "--listen", "127.0.0.1:1", "--metrics-pid", "-p", "1"},
-			&config{pids: []int{1}, daemon: true, pidFile: "p", output: "f", listen: "127.0.0.1:1", metricsPID: true,
-				killAfter: defaultKillAfter, foldAfter: report.DefaultKeep, events: []string{"task-clock"}}, ""},
+			&config{Config: session.Config{PIDs: []int{1}, Daemon: true, PidFile: "p", Output: "f", Listen: "127.0.0.1:1", MetricsPID: true,
+				KillAfter: defaultKillAfter, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,8 +68,8 @@ func TestParseArgs(t *testing.T) {
 			}
 			// The metrics' and --keep's defaults, in every case but --version's.
 			if !tc.want.version {
-				tc.want.metricsComms, tc.want.metricsKeep = metrics.DefaultMaxComms, metrics.DefaultKeepEnded
-				tc.want.keep = defaultKeep
+				tc.want.MetricsComms, tc.want.MetricsKeep = metrics.DefaultMaxComms, metrics.DefaultKeepEnded
+				tc.want.Keep = defaultKeep
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)

@@ -24,13 +24,6 @@ var keepIgnored = []unix.Signal{
 	unix.SIGVTALRM, unix.SIGWINCH, unix.SIGIO, unix.SIGPWR,
 }
 
-// ignoredAtStart reports whether perfprof was started with sig ignored.
-func ignoredAtStart(sig unix.Signal) bool {
-	// The Go runtime itself keeps SIGHUP and SIGINT ignored, and says so
-	// even without cgo.
-	return sigstart.Ignored().Has(sig) || signal.Ignored(sig)
-}
-
 // setupSignals gives perfprof its signal dispositions, before any task is
 // launched or attached, and returns the channel of stop signals.
 //
@@ -51,7 +44,7 @@ func ignoredAtStart(sig unix.Signal) bool {
 // every run SIGUSR1, unless ignored at start, writes a report now.
 func setupSignals(launch, daemon bool) (stop, hup, usr1 chan os.Signal) {
 	for _, sig := range keepIgnored {
-		if ignoredAtStart(sig) {
+		if sigstart.IgnoredAtStart(sig) {
 			signal.Ignore(sig)
 		}
 	}
@@ -61,7 +54,7 @@ func setupSignals(launch, daemon bool) (stop, hup, usr1 chan os.Signal) {
 		if sig == unix.SIGHUP && daemon {
 			continue
 		}
-		if launch || !ignoredAtStart(sig) {
+		if launch || !sigstart.IgnoredAtStart(sig) {
 			signal.Notify(stop, sig)
 		}
 	}
@@ -69,7 +62,7 @@ func setupSignals(launch, daemon bool) (stop, hup, usr1 chan os.Signal) {
 		hup = make(chan os.Signal, 1)
 		signal.Notify(hup, unix.SIGHUP)
 	}
-	if !ignoredAtStart(unix.SIGUSR1) {
+	if !sigstart.IgnoredAtStart(unix.SIGUSR1) {
 		usr1 = make(chan os.Signal, 1)
 		signal.Notify(usr1, unix.SIGUSR1)
 	}

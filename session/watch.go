@@ -1,8 +1,10 @@
-package main
+package session
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/perfprof/perfprof/sigstart"
 	"golang.org/x/sys/unix"
 )
 
@@ -16,38 +18,38 @@ import (
 // only --kill-after later, or at a second stop signal, does stop kill what
 // is left of it. Without, a stop signal stops at once: the attached tasks
 // are detached.
-func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done <-chan struct{}) {
+func (s *Session) watch(stop func(), forward func(unix.Signal, time.Time), done <-chan struct{}) {
 	c := s.cfg
 	var tick, timeout <-chan time.Time
-	if c.interval > 0 {
-		t := time.NewTicker(c.interval)
+	if c.Interval > 0 {
+		t := time.NewTicker(c.Interval)
 		defer t.Stop()
 		tick = t.C
 	}
-	if c.duration > 0 {
-		t := time.NewTimer(c.duration)
+	if c.Duration > 0 {
+		t := time.NewTimer(c.Duration)
 		defer t.Stop()
 		timeout = t.C
 	}
-	k := killer{after: c.killAfter, forward: forward, stop: stop}
+	k := killer{after: c.KillAfter, forward: forward, stop: stop}
 	defer k.close()
 	failed, reports := s.out.Failed(), 0
 	for {
 		select {
 		case <-done:
 			return
-		case sig := <-s.sigc:
+		case sig := <-s.sig.Stop:
 			k.signal(sig.(unix.Signal))
-		case <-s.hupc:
+		case <-s.sig.Hup:
 			// logrotate moved the report (create), or not (copytruncate):
 			// what was written is in the old file, what comes in the new.
 			if err := s.out.Reopen(); err != nil {
-				s.errorf("cannot reopen the report: %v", err)
+				s.rep.Error(fmt.Errorf("cannot reopen the report: %w", err))
 			}
-		case <-s.usr1c:
+		case <-s.sig.Usr1:
 			s.report(false)
 		case <-k.timer():
-			s.warnf("the workload was still running %v after %v: killing it (--kill-after)", c.killAfter, unix.SignalName(k.first))
+			s.rep.Warn(&KillAfter{After: c.KillAfter, Signal: k.first})
 			stop()
 		case <-timeout:
 			stop()
@@ -59,7 +61,7 @@ func (s *session) watch(stop func(), forward func(unix.Signal, time.Time), done 
 			stop()
 		case <-tick:
 			s.report(false)
-			if reports++; c.exitN > 0 && reports >= c.exitN && !c.sampling() {
+			if reports++; c.ExitN > 0 && reports >= c.ExitN && !c.Sampling() {
 				stop()
 				tick = nil
 			}
@@ -82,7 +84,7 @@ func (k *killer) signal(sig unix.Signal) {
 	switch {
 	case k.forward == nil:
 		k.stop()
-	case ignoredAtStart(sig):
+	case sigstart.IgnoredAtStart(sig):
 		// Started ignoring it: perfprof only passes it on.
 		k.forward(sig, at)
 	case k.kill != nil || k.after == 0:

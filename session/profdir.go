@@ -1,13 +1,13 @@
-package main
+package session
 
 import "time"
 
 // cutProfile writes the profile of the interval ending now into
 // --pprof-dir (profiles.Dir.Cut). A failure is a warning: a daemon goes
 // on, and tries again at the next interval.
-func (s *session) cutProfile(now time.Time) {
+func (s *Session) cutProfile(now time.Time) {
 	s.set.DrainRings() // the rings may hold samples of the interval still
 	if err := s.pdir.Cut(s.profiles, now); err != nil {
-		s.warnf("--pprof-dir: %v", err)
+		s.rep.Warn(&ProfileDirError{Err: err})
 	}
 }

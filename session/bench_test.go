@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"os"
@@ -28,10 +28,10 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 	}
 	for _, events := range []string{"task-clock", "task-clock,page-faults,context-switches"} {
 		b.Run(events, func(b *testing.B) {
-			if out, err := exec.Command("make", "-s", "-C", "../../scripts").CombinedOutput(); err != nil {
+			if out, err := exec.Command("make", "-s", "-C", "../scripts").CombinedOutput(); err != nil {
 				b.Fatalf("build workloads: %v\n%s", err, out)
 			}
-			threadtree, _ := filepath.Abs("../../scripts/bin/threadtree")
+			threadtree, _ := filepath.Abs("../scripts/bin/threadtree")
 			specs, err := perfevent.Parse(events)
 			if err != nil {
 				b.Fatal(err)

@@ -1,6 +1,8 @@
-package main
+package session
 
 import (
+	"fmt"
+
 	"github.com/perfprof/perfprof/metrics"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/report"
@@ -12,16 +14,16 @@ import (
 // open when it returns, before any target is attached, so that an address
 // in use is an error of the command (a daemon's too), not a silent
 // failure later.
-func (s *session) serveMetrics(specs []perfevent.Spec) (stop func(), err error) {
+func (s *Session) serveMetrics(specs []perfevent.Spec) (stop func(), err error) {
 	c := s.cfg
-	srv, err := metrics.Serve(c.listen, metrics.Options{
+	srv, err := metrics.Serve(c.Listen, metrics.Options{
 		Events:    specs,
 		Snapshot:  func() []report.SnapshotRow { return s.model.Snapshot(s.set.Read) },
 		Run:       s.metricStats,
-		MaxComms:  c.metricsComms,
-		PerPID:    c.metricsPID,
-		KeepEnded: c.metricsKeep,
-		OnError:   func(err error) { s.warnf("metrics: %v", err) },
+		MaxComms:  c.MetricsComms,
+		PerPID:    c.MetricsPID,
+		KeepEnded: c.MetricsKeep,
+		OnError:   func(err error) { s.rep.Warn(fmt.Errorf("metrics: %w", err)) },
 	})
 	if err != nil {
 		return nil, err
@@ -31,7 +33,7 @@ func (s *session) serveMetrics(specs []perfevent.Spec) (stop func(), err error) 
 
 // metricStats are the run's own figures that the metrics show. A scrape
 // calls it on the metrics server's goroutine.
-func (s *session) metricStats() runstats.Run {
+func (s *Session) metricStats() runstats.Run {
 	fails, _ := s.set.Failures()
 	r := runstats.Run{
 		Devices: runstats.Devices{Live: s.set.Live(), Failures: fails},

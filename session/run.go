@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"errors"
@@ -42,45 +42,44 @@ var (
 )
 
 // startFollower starts the follower the command line asks for.
-func (s *session) startFollower() (follower, error) {
+func (s *Session) startFollower() (follower, error) {
 	c := s.cfg
-	if c.noFollow {
+	if c.NoFollow {
 		return follow.NewUntraced(follow.UntracedOptions{Exit: func(ev follow.ExitEvent, devs []pidtree.Device) {
 			s.set.Exit(ev.Status, devs)
 		}})
 	}
 	s.set.FollowChildren()
 	var log io.Writer
-	if c.verbose {
+	if c.Verbose {
 		log = s.stderr
 	}
 	h := &hooks{set: s.set}
-	if c.json {
+	if c.JSON {
 		h.out = s.out
 	}
 	// With --cgroup the run goes on while the cgroup is empty.
-	return follow.Start(follow.Options{Hooks: h, Log: log, Linger: c.cgroup != ""})
+	return follow.Start(follow.Options{Hooks: h, Log: log, Linger: c.Cgroup != ""})
 }
 
 // follow takes the targets over, follows them until the run ends, and
-// returns the exit status.
-func (s *session) follow() int {
+// says how it ended. An error ended it before it followed anything (see
+// run).
+func (s *Session) follow() (Result, error) {
 	c := s.cfg
-	if c.cgroup != "" {
-		if err := checkCgroup(c.cgroup); err != nil {
-			s.errorf("%v", err)
-			return exitFailure
+	if c.Cgroup != "" {
+		if err := cgroup.Check(c.Cgroup); err != nil {
+			return Result{}, err
 		}
 	}
 	f, err := s.startFollower()
 	if err != nil {
-		s.fail(err)
-		return exitFailure
+		return Result{}, err
 	}
 	tasks := f.RunStats
 	s.tasks.Store(&tasks)
 	take := s.attachTraced
-	if c.noFollow {
+	if c.NoFollow {
 		take = s.attachUntraced
 	}
 	forward, ok := s.launch(f)
@@ -89,16 +88,16 @@ func (s *session) follow() int {
 	}
 	if !ok {
 		f.Close()
-		return exitFailure
+		return Result{}, errReported
 	}
 	f.Run()
-	if code := s.attached(); code != exitOK {
+	if err := s.attached(); err != nil {
 		f.Close()
-		return code
+		return Result{}, err
 	}
 	var watch *cgroup.Watch
-	if c.cgroup != "" {
-		watch = s.followCgroup(c.cgroup, f, s.armer(false))
+	if c.Cgroup != "" {
+		watch = s.followCgroup(c.Cgroup, f, s.armer(false))
 	}
 	stopping := false
 	s.watch(func() {
@@ -113,27 +112,25 @@ func (s *session) follow() int {
 		watch.Stop() // the run ended by itself
 	}
 	res := f.Wait()
-	ts := f.RunStats()
-	s.left = ts.Left
-	return s.finish(ts.Followed, ts.Created, exitCode(res))
+	return s.finish(f.RunStats(), res), nil
 }
 
 // launch starts the workload, if there is one, and returns its Forward;
 // ok is false if it could not be started.
-func (s *session) launch(f follower) (forward func(unix.Signal, time.Time), ok bool) {
+func (s *Session) launch(f follower) (forward func(unix.Signal, time.Time), ok bool) {
 	c := s.cfg
-	if len(c.argv) == 0 {
+	if len(c.Argv) == 0 {
 		return nil, true
 	}
-	comm := filepath.Base(c.path)
-	if _, err := f.Launch(c.path, c.argv, os.Environ(), func(t pidtree.Task) ([]pidtree.Device, error) {
+	comm := filepath.Base(c.Path)
+	if _, err := f.Launch(c.Path, c.Argv, os.Environ(), func(t pidtree.Task) ([]pidtree.Device, error) {
 		d, err := s.set.Arm(t, comm, true)
 		if err != nil {
 			return nil, err
 		}
 		return []pidtree.Device{d}, nil
 	}); err != nil {
-		s.fail(err)
+		s.rep.Error(err)
 		return nil, false
 	}
 	return f.Forward, true
@@ -142,12 +139,12 @@ func (s *session) launch(f follower) (forward func(unix.Signal, time.Time), ok b
 // armer arms a task the follower took over with a device of the set.
 // With report, each task that cannot be armed is said, and not counted;
 // without, a task that exited meanwhile is no error.
-func (s *session) armer(report bool) follow.ArmFunc {
+func (s *Session) armer(report bool) follow.ArmFunc {
 	return func(t pidtree.Task) ([]pidtree.Device, error) {
 		d, err := s.set.Arm(t, follow.Comm(t.TID), false)
 		switch {
 		case err != nil && report:
-			s.fail(err)
+			s.rep.Error(err)
 			return nil, err
 		case errors.Is(err, perfevent.ErrNoTask):
 			return nil, nil // it exited while we attached
@@ -166,17 +163,17 @@ type target struct {
 }
 
 // targets lists -p, -t and --cgroup's processes.
-func (s *session) targets() ([]target, error) {
+func (s *Session) targets() ([]target, error) {
 	c := s.cfg
 	var ts []target
-	for _, p := range c.pids {
+	for _, p := range c.PIDs {
 		ts = append(ts, target{id: p})
 	}
-	for _, t := range c.tids {
+	for _, t := range c.TIDs {
 		ts = append(ts, target{id: t, thread: true})
 	}
-	if c.cgroup != "" {
-		pids, err := cgroup.Untraced(c.cgroup)
+	if c.Cgroup != "" {
+		pids, err := cgroup.Untraced(c.Cgroup)
 		if err != nil {
 			return nil, err
 		}
@@ -189,12 +186,12 @@ func (s *session) targets() ([]target, error) {
 
 // attachUntraced attaches the -p and -t targets without ptrace, saying
 // what fails; it fails if none could be counted.
-func (s *session) attachUntraced(f follower) bool {
+func (s *Session) attachUntraced(f follower) bool {
 	ts, _ := s.targets() // no --cgroup without ptrace
 	arm := s.armer(true)
 	for _, t := range ts {
 		if _, err := f.Attach(t.id, follow.AttachOptions{Thread: t.thread}, arm); err != nil {
-			s.errorf("%s", attachMessage(err))
+			s.rep.Error(err)
 		}
 	}
 	return f.RunStats().Followed > 0
@@ -204,72 +201,62 @@ func (s *session) attachUntraced(f follower) bool {
 // fails if none could be attached (unless --cgroup: the run waits for
 // processes to enter it), or if not one ring could be mapped: the run
 // would sample nothing.
-func (s *session) attachTraced(f follower) bool {
+func (s *Session) attachTraced(f follower) bool {
 	ts, err := s.targets()
 	if err != nil {
-		s.errorf("--cgroup: %v", err)
+		s.rep.Error(&CgroupError{Dir: s.cfg.Cgroup, Err: err})
 		return false
 	}
 	arm, attached := s.armer(false), 0
 	for _, t := range ts {
-		a, err := f.Attach(t.id, follow.AttachOptions{Thread: t.thread, Tree: s.cfg.tree}, arm)
+		a, err := f.Attach(t.id, follow.AttachOptions{Thread: t.thread, Tree: s.cfg.Tree}, arm)
 		if err != nil {
 			if !t.cgroup || !errors.Is(err, unix.ESRCH) {
-				s.fail(err)
+				s.rep.Error(err)
 			}
 			continue
 		}
 		if re := (*perfevent.RingError)(nil); errors.As(a.ArmErr, &re) {
-			s.fail(a.ArmErr) // let go of what is attached, as it was
+			s.rep.Error(a.ArmErr) // let go of what is attached, as it was
 			return false
 		}
 		if a.ArmErr != nil && !errors.Is(a.ArmErr, perfevent.ErrNoTask) {
-			s.fail(a.ArmErr)
+			s.rep.Error(a.ArmErr)
 		}
 		for _, ae := range a.Skipped {
-			s.skipped(t.id, ae)
+			// A process that exited meanwhile, or a zombie, had nothing
+			// left to count.
+			if ae.Cause != follow.CauseNoProcess && ae.Cause != follow.CauseZombie {
+				s.rep.Warn(&Skipped{Target: t.id, Err: ae})
+			}
 		}
 		attached++
 	}
 	switch {
-	case attached == 0 && s.cfg.cgroup == "":
+	case attached == 0 && s.cfg.Cgroup == "":
 		if len(ts) > 1 {
-			s.errorf("no target could be attached")
+			s.rep.Error(ErrNoTarget)
 		}
 		return false
 	case attached < len(ts):
-		s.warnf("following %d of %d targets", attached, len(ts))
+		s.rep.Warn(&PartialAttach{Attached: attached, Of: len(ts)})
 	}
 	return true
-}
-
-// skipped warns of a process below target that --tree could not attach:
-// one another tracer holds, or one perfprof may not trace. A process that
-// exited meanwhile, or a zombie, had nothing left to count.
-func (s *session) skipped(target int, ae *follow.AttachError) {
-	if ae.Cause == follow.CauseNoProcess || ae.Cause == follow.CauseZombie {
-		return
-	}
-	s.warnf("not following process %d (below %d) or its children: %s", ae.PID, target, attachReason(ae))
-	if h := hint(ae); h != "" {
-		s.errorf("hint: %s", h)
-	}
 }
 
 // attached is called once the targets are attached and armed: the pid
 // file gets perfprof's pid, systemd hears READY=1, and a daemon lets its
 // starter go (its messages go into the report from now on).
-func (s *session) attached() int {
+func (s *Session) attached() error {
 	if s.pid != nil {
 		if err := s.pid.Write(os.Getpid()); err != nil {
-			s.errorf("%v", err)
-			return exitFailure
+			return err
 		}
 	}
 	sdnotify.Notify("READY=1\nMAINPID=" + strconv.Itoa(os.Getpid()))
-	if s.cfg.daemon && daemon.InDaemon() {
+	if s.cfg.Daemon && daemon.InDaemon() {
 		s.msgs.Redirect(s.out.MessageWriter())
 		daemon.Ready()
 	}
-	return exitOK
+	return nil
 }
