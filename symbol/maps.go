@@ -25,26 +25,9 @@ const (
 const deletedSuffix = procfs.DeletedSuffix
 
 // Mapping is one mapping of a process's address space, as a line of
-// /proc/PID/maps or a PERF_RECORD_MMAP2 describes it.
+// /proc/PID/maps (procfs.Mapping) or a PERF_RECORD_MMAP2 describes it.
 type Mapping struct {
-	// Start and End bound the mapping: [Start, End).
-	Start, End uint64
-	// Prot holds ProtRead, ProtWrite and ProtExec.
-	Prot uint32
-	// Shared is true for a shared mapping ('s' in maps), false for a
-	// private one ('p').
-	Shared bool
-	// Offset is the file offset that Start maps.
-	Offset uint64
-	// Major and Minor are the device of the mapped file, Inode its inode;
-	// all zero for an anonymous mapping.
-	Major, Minor uint32
-	Inode        uint64
-	// Path is the mapped file, without the " (deleted)" suffix; a pseudo
-	// path such as "[vdso]", "[heap]" or "[stack]"; or "" when anonymous.
-	Path string
-	// Deleted is true when the file was unlinked after it was mapped.
-	Deleted bool
+	procfs.Mapping
 	// BuildID is the file's GNU build id when the source of the mapping
 	// gave it (a PERF_RECORD_MMAP2 with PERF_RECORD_MISC_MMAP_BUILD_ID),
 	// else nil. /proc/PID/maps never does.
@@ -131,6 +114,5 @@ func ParseMapsLine(line string) (Mapping, error) {
 	if err != nil {
 		return Mapping{}, err
 	}
-	return Mapping{Start: m.Start, End: m.End, Prot: m.Prot, Shared: m.Shared, Offset: m.Offset,
-		Major: m.Major, Minor: m.Minor, Inode: m.Inode, Path: m.Path, Deleted: m.Deleted}, nil
+	return Mapping{Mapping: m}, nil
 }

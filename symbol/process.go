@@ -2,6 +2,7 @@ package symbol
 
 import (
 	"fmt"
+	"github.com/perfprof/perfprof/internal/procfs"
 	"sort"
 	"strings"
 	"sync"
@@ -34,18 +35,17 @@ const mapShared = 0x1
 
 // Mapping returns the mapping e describes.
 func (e *MmapEvent) Mapping() Mapping {
-	m := Mapping{
-		Start:   e.Addr,
-		End:     e.Addr + e.Len,
-		Prot:    e.Prot,
-		Shared:  e.Flags&mapShared != 0,
-		Offset:  e.Pgoff,
-		Major:   e.Maj,
-		Minor:   e.Min,
-		Inode:   e.Ino,
-		Path:    e.Filename,
-		BuildID: e.BuildID,
-	}
+	m := Mapping{Mapping: procfs.Mapping{
+		Start:  e.Addr,
+		End:    e.Addr + e.Len,
+		Prot:   e.Prot,
+		Shared: e.Flags&mapShared != 0,
+		Offset: e.Pgoff,
+		Major:  e.Maj,
+		Minor:  e.Min,
+		Inode:  e.Ino,
+		Path:   e.Filename,
+	}, BuildID: e.BuildID}
 	if m.Path == "//anon" {
 		m.Path = ""
 	}

@@ -3,6 +3,7 @@ package symbol
 import (
 	"debug/elf"
 	"encoding/hex"
+	"github.com/perfprof/perfprof/internal/procfs"
 	"os"
 	"reflect"
 	"strconv"
@@ -72,10 +73,10 @@ func TestMapIncremental(t *testing.T) {
 	}
 	var want []Mapping
 	if page > base {
-		want = append(want, Mapping{Start: base, End: page, Offset: e.Pgoff})
+		want = append(want, Mapping{Mapping: procfs.Mapping{Start: base, End: page, Offset: e.Pgoff}})
 	}
 	if page+0x1000 < base+e.Len {
-		want = append(want, Mapping{Start: page + 0x1000, End: base + e.Len, Offset: e.Pgoff + page + 0x1000 - base})
+		want = append(want, Mapping{Mapping: procfs.Mapping{Start: page + 0x1000, End: base + e.Len, Offset: e.Pgoff + page + 0x1000 - base}})
 	}
 	got := p.Mappings()
 	if len(got) != len(want) {

@@ -2,6 +2,7 @@ package symbol
 
 import (
 	"debug/elf"
+	"github.com/perfprof/perfprof/internal/procfs"
 	"io"
 	"os"
 	"reflect"
@@ -18,19 +19,19 @@ func TestParseMapsLine(t *testing.T) {
 		want Mapping
 	}{
 		{"55d4c2a00000-55d4c2a01000 r-xp 00001000 08:01 1234567                    /usr/bin/my app (deleted)",
-			Mapping{Start: 0x55d4c2a00000, End: 0x55d4c2a01000, Prot: ProtRead | ProtExec, Offset: 0x1000, Major: 8, Minor: 1, Inode: 1234567, Path: "/usr/bin/my app", Deleted: true}},
+			Mapping{Mapping: procfs.Mapping{Start: 0x55d4c2a00000, End: 0x55d4c2a01000, Prot: ProtRead | ProtExec, Offset: 0x1000, Major: 8, Minor: 1, Inode: 1234567, Path: "/usr/bin/my app", Deleted: true}}},
 		{"7f0000000000-7f0000021000 rw-s 00000000 fd:1a 42 /dev/shm/a  b",
-			Mapping{Start: 0x7f0000000000, End: 0x7f0000021000, Prot: ProtRead | ProtWrite, Shared: true, Major: 0xfd, Minor: 0x1a, Inode: 42, Path: "/dev/shm/a  b"}},
+			Mapping{Mapping: procfs.Mapping{Start: 0x7f0000000000, End: 0x7f0000021000, Prot: ProtRead | ProtWrite, Shared: true, Major: 0xfd, Minor: 0x1a, Inode: 42, Path: "/dev/shm/a  b"}}},
 		{"7ffd1a1f0000-7ffd1a1f2000 r-xp 00000000 00:00 0                          [vdso]",
-			Mapping{Start: 0x7ffd1a1f0000, End: 0x7ffd1a1f2000, Prot: ProtRead | ProtExec, Path: "[vdso]"}},
+			Mapping{Mapping: procfs.Mapping{Start: 0x7ffd1a1f0000, End: 0x7ffd1a1f2000, Prot: ProtRead | ProtExec, Path: "[vdso]"}}},
 		{"5555d000-5557e000 rw-p 00000000 00:00 0                                  [heap]",
-			Mapping{Start: 0x5555d000, End: 0x5557e000, Prot: ProtRead | ProtWrite, Path: "[heap]"}},
+			Mapping{Mapping: procfs.Mapping{Start: 0x5555d000, End: 0x5557e000, Prot: ProtRead | ProtWrite, Path: "[heap]"}}},
 		{"7ffc0000-7ffc1000 rw-p 00000000 00:00 0                          [stack]",
-			Mapping{Start: 0x7ffc0000, End: 0x7ffc1000, Prot: ProtRead | ProtWrite, Path: "[stack]"}},
+			Mapping{Mapping: procfs.Mapping{Start: 0x7ffc0000, End: 0x7ffc1000, Prot: ProtRead | ProtWrite, Path: "[stack]"}}},
 		{"7f1e00000000-7f1e00021000 ---p 00000000 00:00 0 ",
-			Mapping{Start: 0x7f1e00000000, End: 0x7f1e00021000}},
+			Mapping{Mapping: procfs.Mapping{Start: 0x7f1e00000000, End: 0x7f1e00021000}}},
 		{"7f1e00000000-7f1e00021000 rw-p 00000000 00:00 0",
-			Mapping{Start: 0x7f1e00000000, End: 0x7f1e00021000, Prot: ProtRead | ProtWrite}},
+			Mapping{Mapping: procfs.Mapping{Start: 0x7f1e00000000, End: 0x7f1e00021000, Prot: ProtRead | ProtWrite}}},
 	}
 	for _, tt := range tests {
 		got, err := ParseMapsLine(tt.line)
