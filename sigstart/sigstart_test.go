@@ -25,9 +25,9 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err1, err2)
 			os.Exit(3)
 		}
-		env := []string{"SIGSTART_TEST=report"}
+		env := []string{"SIGSTART_TEST=" + os.Getenv("SIGSTART_THEN")}
 		for _, kv := range os.Environ() {
-			if !strings.HasPrefix(kv, "SIGSTART_TEST=") {
+			if !strings.HasPrefix(kv, "SIGSTART_TEST=") && !strings.HasPrefix(kv, "SIGSTART_THEN=") {
 				env = append(env, kv)
 			}
 		}
@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	case "report":
 		fmt.Printf("%v %v %v\n", Known(), Ignored(), Blocked())
 		os.Exit(0)
+	case "ignored-at-start":
+		fmt.Println(IgnoredAtStart(unix.SIGTERM), IgnoredAtStart(unix.SIGUSR2))
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -49,8 +52,15 @@ func TestMain(m *testing.M) {
 // binary, and returns its standard output.
 func applyAndExec(t *testing.T, ign, blk Set, argv ...string) string {
 	t.Helper()
+	return applyAndExecThen(t, "report", ign, blk, argv...)
+}
+
+// applyAndExecThen is applyAndExec with the test binary exec'd as then
+// (its $SIGSTART_TEST).
+func applyAndExecThen(t *testing.T, then string, ign, blk Set, argv ...string) string {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], argv...)
-	cmd.Env = append(os.Environ(), "SIGSTART_TEST=apply", "SIGSTART_IGN="+ign.String(), "SIGSTART_BLK="+blk.String())
+	cmd.Env = append(os.Environ(), "SIGSTART_TEST=apply", "SIGSTART_THEN="+then, "SIGSTART_IGN="+ign.String(), "SIGSTART_BLK="+blk.String())
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -132,5 +142,19 @@ func TestGlibcSignals(t *testing.T) {
 	blk := set(33, unix.SIGTERM)
 	if got, want := applyAndExec(t, ign, blk, os.Args[0]), fmt.Sprintf("true %v %v", ign, blk); got != want {
 		t.Errorf("recorded %q, want %q", got, want)
+	}
+}
+
+// IgnoredAtStart tells a signal the process was started ignoring, which
+// the Go runtime catches all the same, from one it was not.
+func TestIgnoredAtStart(t *testing.T) {
+	if !Known() {
+		t.Fatal("Known() is false: this build has no cgo")
+	}
+	if got := applyAndExecThen(t, "ignored-at-start", set(unix.SIGTERM), 0, os.Args[0]); got != "true false" {
+		t.Errorf("started ignoring SIGTERM: IgnoredAtStart(SIGTERM, SIGUSR2) = %s, want true false", got)
+	}
+	if got := applyAndExecThen(t, "ignored-at-start", 0, 0, os.Args[0]); got != "false false" {
+		t.Errorf("started ignoring nothing: IgnoredAtStart(SIGTERM, SIGUSR2) = %s, want false false", got)
 	}
 }
