@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -34,7 +35,7 @@ type cpuRow struct {
 func tracerOwn(cfg *config, key string, w []string) (float64, error) {
 	wrapped := append([]string{cfg.bin("cpuwrap")}, w...)
 	res := runOnce(toolByKey(key).argv(cfg, wrapped), cfg.timeout)
-	if res.err != nil && !strings.Contains(res.err.Error(), "no RESULT line") {
+	if res.err != nil && !errors.Is(res.err, errNoResult) {
 		return nan, res.err
 	}
 	m := cpuwrapRe.FindStringSubmatch(res.stderr)

@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// errNoResult: a run ended well but printed no RESULT line (a workload
+// that is not a bench workload, as cpuwrap's /bin/true).
+var errNoResult = errors.New("no RESULT line")
+
 var resultRe = regexp.MustCompile(`(?m)^RESULT name=\S+ n=(\d+) total_s=\S+ us_per_op=([0-9.eE+-]+)`)
 
 // runResult is one run of a workload under a tool.
@@ -46,7 +50,7 @@ func runOnce(argv []string, timeout time.Duration) runResult {
 	}
 	m := resultRe.FindStringSubmatch(r.stderr)
 	if m == nil {
-		r.err = fmt.Errorf("no RESULT line on stderr: %s", tail(r.stderr, 400))
+		r.err = fmt.Errorf("%w on stderr: %s", errNoResult, tail(r.stderr, 400))
 		return r
 	}
 	r.usPerOp, err = strconv.ParseFloat(m[2], 64)
