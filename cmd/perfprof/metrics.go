@@ -56,9 +56,9 @@ func (s *session) serveMetrics() (stop func(), err error) {
 
 // metricStats are the run's own figures for the metrics.
 func (s *session) metricStats() metrics.Stats {
-	fails, _ := s.set.Failures()
-	st := metrics.Stats{Tasks: s.set.Live(), Created: s.tasks.created.Load(), Ended: s.tasks.ended.Load(),
-		CounterFailures: fails, ReportFailures: s.out.writeFailures.Load()}
+	dv := s.set.Stats()
+	st := metrics.Stats{Tasks: dv.Live, Created: s.tasks.created.Load(), Ended: s.tasks.ended.Load(),
+		CounterFailures: dv.Failures, ReportFailures: s.out.writeFailures.Load()}
 	if s.sampler != nil {
 		st.Sampling = true
 		st.Samples, st.Lost = s.sampler.samples.Load(), s.sampler.lost.Load()

@@ -46,7 +46,7 @@ func openProfileDir(dir string, keep int, start time.Time) (*profileDir, error) 
 // the next interval.
 func (s *session) cutProfile(now time.Time) {
 	pd := s.pdir
-	s.set.DrainRings() // the rings may hold samples of the interval still
+	s.set.ReadRingsNow() // the rings may hold samples of the interval still
 	procs := s.profiles.Cut()
 	start := pd.since
 	pd.since = now

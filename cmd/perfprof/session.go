@@ -608,7 +608,7 @@ func openReport(path string, appendTo bool) (*os.File, error) {
 // report writes a report: an interval one, or the final one.
 func (s *session) report(final bool) {
 	if !final && s.cfg.top {
-		s.set.DrainRings() // at a watermark, they may hold samples of this interval
+		s.set.ReadRingsNow() // at a watermark, they may hold samples of this interval
 		s.out.table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	if s.pdir != nil {
@@ -624,7 +624,8 @@ func (s *session) finish(tasks, forks, code int) int {
 		code = exitFailure
 	}
 	s.report(true)
-	failures, ferr := s.set.Failures()
+	dv := s.set.Stats()
+	failures, ferr := dv.Failures, dv.FirstErr
 	elapsed := time.Since(s.start)
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru) // perfprof's own threads, not the workload's
@@ -634,9 +635,9 @@ func (s *session) finish(tasks, forks, code int) int {
 	var ringErr error
 	if s.sampler != nil {
 		samples, lost = s.sampler.samples.Load(), s.sampler.lost.Load()
-		ringFailures, ringErr, ringBytes, _ = s.set.RingStats()
+		ringFailures, ringErr, ringBytes = dv.RingFailures, dv.FirstRingErr, dv.RingBytesPeak
 	}
-	late, early := s.set.OrderStats()
+	late, early := dv.Late, dv.Early
 	if s.cfg.json {
 		d := elapsed.Nanoseconds()
 		sum := record{Type: "summary",
