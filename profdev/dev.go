@@ -215,7 +215,7 @@ func (s *Set) Stats() runstats.Devices {
 		if p := sm.firstRingErr.Load(); p != nil {
 			st.FirstRingErr = *p
 		}
-		st.RingBytesPeak = sm.ringPeak.Load()
+		st.RingBytesPeak = sm.owner.peak.Load()
 		st.BadRecords = sm.badRecords.Load()
 		st.Late, st.Early = sm.late.Load(), sm.early.Load()
 	}
@@ -247,9 +247,10 @@ func (d *Dev) Unuse() {
 // Close ends the observation: it reads the final counts, closes the
 // counters, takes d out of the live devices and hands its Final to the
 // set's sink. In a counting set it does so on the caller's goroutine. In
-// a sampling set it hands d to the ring owner and returns at once: the
-// owner drains d's ring, unmaps it and ends d in its next round (within
-// Batch ms), so that no record is lost to the unmap. It is idempotent.
+// a sampling set it hands d to the ring owner and returns: the owner
+// drains d's ring and ends d in its next round (within Batch ms), and
+// hands the ring back, to be unmapped by the next Close (or Set.Close),
+// so that no record is lost to the unmap. It is idempotent.
 func (d *Dev) Close() {
 	d.mu.Lock()
 	if d.group == nil || d.retiring {

@@ -47,21 +47,26 @@
 //	Use, Unuse, Exec, Exit       the follower
 //	Read, Stats, ReadRingsNow    any goroutine (a report, the metrics)
 //	map a ring                   the opener, as it opens the Dev
-//	read (drain) a ring          the ring owner
-//	unmap a ring                 the ring owner, only
+//	read (drain) a ring          the ring owner, only
 //	end a Dev, Sink.Ended        counting set: the releaser (Unuse's caller,
 //	                             or Close's); sampling set: the ring owner,
 //	                             always
+//	unmap a ring                 the releaser, only, once the ring owner
+//	                             handed it back drained
 //	Sample, Flush, Lost,         the ring owner, one at a time
 //	  Mmap, Exec (side band)
 //
-// In a sampling set, releasing a Dev only sends the ring owner a retire
+// In a sampling set, releasing a Dev sends the ring owner a retire
 // request and returns: the owner, in its next round (within Batch ms),
-// drains the ring, unmaps it and ends the Dev, so that no record is lost
-// to the unmap and the tracer's stop path neither unmaps nor reads nor
-// closes. Set.Close retires every live Dev, then stops the owner, which
-// serves what is queued first: when Close returns, every Final and every
-// sample has reached the sinks.
+// drains the ring to its end, ends the Dev, and hands the ring back. The
+// releaser's next release unmaps the rings handed back since its last,
+// on its own thread (the tracer's, which runs anyway, while the owner
+// mostly waits: an unmap takes the address space's lock and interrupts
+// the CPUs that run perfprof's other threads). No record is lost to the
+// unmap, and the sink sees a Dev's last sample before its Final.
+// Set.Close releases every live Dev, stops the owner, which serves what
+// is queued first, and unmaps the last rings: when Close returns, every
+// Final and every sample has reached the sinks.
 //
 // # Concurrency
 //

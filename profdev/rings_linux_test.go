@@ -443,3 +443,32 @@ func TestRingOwnerStopAfterRetire(t *testing.T) {
 		t.Errorf("%d rings watched, want 1: a ring retired in the round that adds it is not watched", w)
 	}
 }
+
+// TestRingOwnerHandsBack: the owner never unmaps a ring. It drains a
+// retired ring and ends its device, and hands the ring back; the next
+// retire unmaps it on its caller's goroutine, and stop the last ones.
+func TestRingOwnerHandsBack(t *testing.T) {
+	requireRoot(t)
+	o := newOwnerTest(t, time.Minute)
+	a, aDev := dummyRing(t, o)
+	b, bDev := dummyRing(t, o)
+	size := int64(aDev.ring.ring.Size())
+	if got := o.bytes.Load(); got != 2*size {
+		t.Fatalf("%d bytes mapped after two adds, want %d", got, 2*size)
+	}
+	ended := make(chan struct{})
+	o.retire(aDev, func() { unix.Close(a); close(ended) })
+	o.drain() // serves the retire
+	<-ended
+	if got := o.bytes.Load(); got != 2*size {
+		t.Errorf("%d bytes mapped once a's retire was served, want %d: the owner unmapped it", got, 2*size)
+	}
+	o.retire(bDev, func() { unix.Close(b) })
+	if got := o.bytes.Load(); got != size {
+		t.Errorf("%d bytes mapped after the next retire returned, want %d: it did not unmap a", got, size)
+	}
+	o.stop()
+	if got := o.bytes.Load(); got != 0 || o.peak.Load() != 2*size {
+		t.Errorf("after stop: %d bytes mapped (want 0), peak %d (want %d)", got, o.peak.Load(), 2*size)
+	}
+}

@@ -79,8 +79,6 @@ type sampling struct {
 	ringFailures atomic.Int64
 	firstRingErr atomic.Pointer[error]
 	mapped       atomic.Int64 // rings mapped so far
-	ringBytes    atomic.Int64 // ring memory mapped now
-	ringPeak     atomic.Int64 // the most mapped at once
 	badRecords   atomic.Int64
 }
 
@@ -147,19 +145,13 @@ func (s *Set) mapRing(d *Dev) error {
 	}
 	sm.owner.add(d, d.group.FDs()[0], ring)
 	sm.mapped.Add(1)
-	now := sm.ringBytes.Add(int64(ring.Size()))
-	for p := sm.ringPeak.Load(); now > p && !sm.ringPeak.CompareAndSwap(p, now); p = sm.ringPeak.Load() {
-	}
 	return nil
 }
 
-// endSampled ends d once the owner drained and unmapped its ring: Close
-// of a sampling set. Owner goroutine.
+// endSampled ends d once the owner drained its ring: Close of a sampling
+// set. Owner goroutine.
 func (s *Set) endSampled(d *Dev) {
 	sm := s.sampling
-	if d.ring != nil {
-		sm.ringBytes.Add(-int64(d.ring.ring.Size()))
-	}
 	f := d.end()
 	// The kernel writes PERF_RECORD_LOST only once the ring has room
 	// again: what a task lost with its ring full at its end only its
