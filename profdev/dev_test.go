@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -79,8 +80,8 @@ func TestForkLifecycle(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	counts := set.Read(nil)
-	if len(counts) != 2 || set.Live() != 2 || set.Opened() != 2 {
-		t.Fatalf("%d counts, %d live, %d opened; want 2", len(counts), set.Live(), set.Opened())
+	if len(counts) != 2 || set.Stats().Live != 2 || set.Stats().Opened != 2 {
+		t.Fatalf("%d counts, %d live, %d opened; want 2", len(counts), set.Stats().Live, set.Stats().Opened)
 	}
 	for _, k := range counts {
 		if !k.Valid || k.Values[0].Raw == 0 {
@@ -92,11 +93,11 @@ func TestForkLifecycle(t *testing.T) {
 	}
 	// The last Unuse ends the device: out of the live ones, one Final.
 	c.Unuse()
-	if set.Live() != 2 || len(fin.all()) != 0 {
+	if set.Stats().Live != 2 || len(fin.all()) != 0 {
 		t.Error("ended with a reference left")
 	}
 	c.Unuse()
-	if c.Use() || set.Live() != 1 {
+	if c.Use() || set.Stats().Live != 1 {
 		t.Error("still live (or usable) after the last Unuse")
 	}
 	fs := fin.all()
@@ -115,8 +116,8 @@ func TestForkLifecycle(t *testing.T) {
 	if len(fs) != 2 || !fs[1].Exited || fs[1].Status != 9 || fs[1].TID != 1 || fs[1].Comm != "renamed" {
 		t.Errorf("after Exec and Exit: %+v", fs[1:])
 	}
-	if set.Live() != 0 || len(set.Read(nil)) != 0 {
-		t.Errorf("%d devices live at the end", set.Live())
+	if set.Stats().Live != 0 || len(set.Read(nil)) != 0 {
+		t.Errorf("%d devices live at the end", set.Stats().Live)
 	}
 	set.Close()
 	if len(fin.all()) != 2 {
@@ -158,8 +159,8 @@ func TestCloseEndsLive(t *testing.T) {
 	}
 	set.Close()
 	fs := fin.all()
-	if len(fs) != 3 || set.Live() != 0 {
-		t.Fatalf("finals %+v, %d live", fs, set.Live())
+	if len(fs) != 3 || set.Stats().Live != 0 {
+		t.Fatalf("finals %+v, %d live", fs, set.Stats().Live)
 	}
 	for _, f := range fs {
 		if f.Exited || !f.Valid {
@@ -176,7 +177,7 @@ func TestOpenFailureCounted(t *testing.T) {
 	if _, err := set.Arm(pidtree.Task{TID: 1<<22 + 7, TGID: 1<<22 + 7}, "", false); err == nil {
 		t.Fatal("opened a counter on a missing task")
 	}
-	if n, _ := set.Failures(); n != 0 {
+	if n := set.Stats().Failures; n != 0 {
 		t.Errorf("a missing task counted as %d failures", n)
 	}
 }
@@ -219,8 +220,8 @@ func TestCloneOntoExitedTaskNotCounted(t *testing.T) {
 	if _, err := set.Fork(zombie, nil); !errors.Is(err, perfevent.ErrNoTask) {
 		t.Errorf("Fork onto a zombie without a parent device: %v, want ErrNoTask", err)
 	}
-	if n, err := set.Failures(); n != 0 {
-		t.Errorf("%d failures (%v), want 0", n, err)
+	if st := set.Stats(); st.Failures != 0 {
+		t.Errorf("%d failures (%v), want 0", st.Failures, st.FirstErr)
 	}
 }
 
@@ -332,4 +333,111 @@ func startProcs(t *testing.T, n int, argv ...string) []int {
 		pids = append(pids, cmd.Process.Pid)
 	}
 	return pids
+}
+
+// goid returns the calling goroutine's id, from the header of its stack
+// ("goroutine 7 [running]:").
+func goid() uint64 {
+	var b [64]byte
+	f := strings.Fields(string(b[:runtime.Stack(b[:], false)]))
+	id, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// goSink records the goroutines on which a set's sinks run.
+type goSink struct {
+	mu      sync.Mutex
+	ended   []uint64        // the goroutine of each Ended
+	owner   map[uint64]bool // those of Sample and Flush
+	samples int
+}
+
+func (g *goSink) Started(uint64, pidtree.Task, string) {}
+func (g *goSink) Ended(Final) {
+	id := goid()
+	g.mu.Lock()
+	g.ended = append(g.ended, id)
+	g.mu.Unlock()
+}
+func (g *goSink) Sample(*Sample) { g.onOwner(1) }
+func (g *goSink) Flush()         { g.onOwner(0) }
+func (g *goSink) Lost(pidtree.Task, uint64) {
+	g.onOwner(0)
+}
+func (g *goSink) onOwner(samples int) {
+	id := goid()
+	g.mu.Lock()
+	g.owner[id] = true
+	g.samples += samples
+	g.mu.Unlock()
+}
+
+// TestEndedGoroutine: Sink.Ended runs where the package doc says. In a
+// counting set, on the goroutine that releases the device (Unuse's, then
+// Close's); in a sampling set, always on the ring owner's, the goroutine
+// of Sample and Flush, whoever releases the device.
+func TestEndedGoroutine(t *testing.T) {
+	requireRoot(t)
+	for _, sampled := range []bool{false, true} {
+		t.Run(fmt.Sprint("sampled=", sampled), func(t *testing.T) {
+			specs, err := perfevent.Parse("task-clock")
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := &goSink{owner: map[uint64]bool{}}
+			if sampled {
+				if specs, err = perfevent.Sampling(specs, perfevent.SampleOptions{Freq: 999}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set := NewSet(specs, g)
+			if sampled {
+				if err := set.EnableSampling(SamplingOptions{Sink: g}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pids := startProcs(t, 2, "/bin/sh", "-c", "while :; do :; done")
+			var devs []*Dev
+			for i, pid := range pids {
+				d, err := set.Arm(task(pid, uint64(i+1)), "sh", false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				devs = append(devs, d)
+			}
+			time.Sleep(100 * time.Millisecond)
+			me := goid()
+			devs[0].Use()
+			devs[0].Unuse() // released here
+			closer := make(chan uint64)
+			go func() {
+				id := goid()
+				set.Close() // releases the other
+				closer <- id
+			}()
+			other := <-closer
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			if len(g.ended) != 2 {
+				t.Fatalf("%d Ended by the time Close returned, want 2", len(g.ended))
+			}
+			if !sampled {
+				if g.ended[0] != me || g.ended[1] != other {
+					t.Errorf("Ended on goroutines %v, want %d (Unuse's), then %d (Close's)", g.ended, me, other)
+				}
+				return
+			}
+			if len(g.owner) != 1 || g.samples == 0 {
+				t.Fatalf("Sample and Flush on goroutines %v, %d samples: want one goroutine, samples", g.owner, g.samples)
+			}
+			for _, id := range g.ended {
+				if !g.owner[id] || id == me || id == other {
+					t.Errorf("Ended on goroutine %d, want the ring owner's (%v); Unuse ran on %d, Close on %d", id, g.owner, me, other)
+				}
+			}
+		})
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,34 +61,86 @@ func sampler(t *testing.T, pid int) (int, *perfevent.Ring) {
 	return fd, r
 }
 
+// ownerTest is a ring owner for tests, over rings of devices that belong
+// to no set: it counts the samples it reads, by task, and runs the then
+// of a device's retire once the owner served it.
+type ownerTest struct {
+	*ringOwner
+	mu      sync.Mutex
+	samples map[int]int // by tid
+	then    map[*Dev]func()
+}
+
+// newOwnerTest starts a ring owner with a batch of batch (0: Batch ms).
+// The samples of a ring must be of its task (tid), or t fails.
+func newOwnerTest(t testing.TB, batch time.Duration) *ownerTest {
+	t.Helper()
+	ot := &ownerTest{samples: map[int]int{}, then: map[*Dev]func(){}}
+	o, err := newRingOwner(ownerOptions{
+		record: func(d *Dev, rec []byte) {
+			if binary.NativeEndian.Uint32(rec) != unix.PERF_RECORD_SAMPLE {
+				return
+			}
+			if got := int(binary.NativeEndian.Uint32(rec[8:])); got != d.task.TID {
+				t.Errorf("a sample of %d in the ring of %d", got, d.task.TID)
+			}
+			ot.mu.Lock()
+			ot.samples[d.task.TID]++
+			ot.mu.Unlock()
+		},
+		retired: func(d *Dev) {
+			ot.mu.Lock()
+			then := ot.then[d]
+			delete(ot.then, d)
+			ot.mu.Unlock()
+			if then != nil {
+				then()
+			}
+		},
+		batch: batch,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ot.ringOwner = o
+	return ot
+}
+
+// add gives the owner ring, the ring of fd, for a device of task tid.
+func (ot *ownerTest) add(fd int, ring *perfevent.Ring, tid int) *Dev {
+	d := &Dev{task: pidtree.Task{TID: tid, TGID: tid}}
+	ot.ringOwner.add(d, fd, ring)
+	return d
+}
+
+// retire retires d; then (if not nil) runs once the owner served it.
+func (ot *ownerTest) retire(d *Dev, then func()) {
+	ot.mu.Lock()
+	ot.then[d] = then
+	ot.mu.Unlock()
+	ot.ringOwner.retire(d)
+}
+
+// count returns the samples read of task tid.
+func (ot *ownerTest) count(tid int) int {
+	ot.mu.Lock()
+	defer ot.mu.Unlock()
+	return ot.samples[tid]
+}
+
 // TestRingOwner samples the page faults of three processes, each into a
 // ring of its own, all read by one owner: every sample is read, those
-// read after a task exited too (its ring hangs up and is drained), retire
-// runs its then after the last record, and a hung-up ring does not make
-// the owner spin.
+// read after a task exited too (its ring hangs up and is drained), a
+// retire ends its device after the last record, and a hung-up ring does
+// not make the owner spin.
 func TestRingOwner(t *testing.T) {
 	requireRoot(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var mu sync.Mutex
-	samples := map[int]int{} // by pid: the cookie
-	o, err := newRingOwner(func(cookie any, rec []byte) {
-		if binary.NativeEndian.Uint32(rec) != unix.PERF_RECORD_SAMPLE {
-			return
-		}
-		pid := cookie.(int)
-		if got := int(binary.NativeEndian.Uint32(rec[8:])); got != pid {
-			t.Errorf("a sample of %d in the ring of %d", got, pid)
-		}
-		mu.Lock()
-		samples[pid]++
-		mu.Unlock()
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := newOwnerTest(t, 0)
 	type child struct {
 		pid, fd    int
+		dev        *Dev
 		run, wait  func()
 		faults     uint64
 		retiredOK  bool
@@ -99,7 +152,7 @@ func TestRingOwner(t *testing.T) {
 		c.pid, c.run, c.wait = heldChild(t, "/bin/sh", "-c", "for i in 1 2 3; do :; done")
 		var ring *perfevent.Ring
 		c.fd, ring = sampler(t, c.pid)
-		o.add(c.fd, ring, c.pid)
+		c.dev = o.add(c.fd, ring, c.pid)
 		kids = append(kids, c)
 	}
 	for _, c := range kids {
@@ -118,15 +171,12 @@ func TestRingOwner(t *testing.T) {
 		t.Errorf("the owner woke %d times in 200 ms with nothing to read: it spins on a hung-up fd", again-w)
 	}
 	for _, c := range kids {
-		c := c
-		o.retire(c.fd, func() {
+		o.retire(c.dev, func() {
 			var b [8]byte
 			unix.Read(c.fd, b[:])
 			c.faults = binary.NativeEndian.Uint64(b[:])
 			unix.Close(c.fd)
-			mu.Lock()
-			c.retiredOK = samples[c.pid] > 0
-			mu.Unlock()
+			c.retiredOK = o.count(c.pid) > 0
 			close(c.retireDone)
 		})
 	}
@@ -134,30 +184,15 @@ func TestRingOwner(t *testing.T) {
 		select {
 		case <-c.retireDone:
 		case <-time.After(5 * time.Second):
-			t.Fatal("retire did not run its then")
+			t.Fatal("the owner did not serve a retire")
 		}
 	}
 	o.stop()
 	for _, c := range kids {
-		if !c.retiredOK || uint64(samples[c.pid]) != c.faults {
-			t.Errorf("process %d: %d samples read, %d page faults counted", c.pid, samples[c.pid], c.faults)
+		if n := o.count(c.pid); !c.retiredOK || uint64(n) != c.faults {
+			t.Errorf("process %d: %d samples read, %d page faults counted", c.pid, n, c.faults)
 		}
 	}
-}
-
-// sampleCounter returns a ring owner that counts the samples it reads, and
-// the count (to be read on the owner goroutine: in a retire's then).
-func sampleCounter(t *testing.T) (*ringOwner, *int) {
-	n := new(int)
-	o, err := newRingOwner(func(_ any, rec []byte) {
-		if binary.NativeEndian.Uint32(rec) == unix.PERF_RECORD_SAMPLE {
-			*n++
-		}
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o, n
 }
 
 // A ring retired while its task still runs is read to its end first.
@@ -165,32 +200,32 @@ func TestRingOwnerRetireLive(t *testing.T) {
 	requireRoot(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	o, n := sampleCounter(t)
+	o := newOwnerTest(t, 0)
 	defer o.stop()
 	pid, run, wait := heldChild(t, "/bin/sh", "-c", "for i in 1 2 3; do :; done; sleep 2")
 	fd, ring := sampler(t, pid)
-	o.add(fd, ring, pid)
+	d := o.add(fd, ring, pid)
 	run()
 	defer func() { unix.Kill(pid, unix.SIGKILL); wait() }()
 	time.Sleep(100 * time.Millisecond) // faults of sh and of sleep's start
-	retireAndCheck(t, o, fd, n, true)
+	retireAndCheck(t, o, d, fd, true)
 }
 
-// retireAndCheck retires the ring of fd (a sampler), disabling its event
-// first if disable, and checks, once the owner read it to its end, that
-// it read as many samples (*n, the owner's count) as the event counted
-// page faults.
-func retireAndCheck(t *testing.T, o *ringOwner, fd int, n *int, disable bool) {
+// retireAndCheck retires d, whose ring is that of fd (a sampler),
+// disabling its event first if disable, and checks, once the owner served
+// the retire, that it read as many samples of d's task as the event
+// counted page faults.
+func retireAndCheck(t *testing.T, o *ownerTest, d *Dev, fd int, disable bool) {
 	t.Helper()
 	got := make(chan [2]uint64, 1)
-	o.retire(fd, func() {
+	o.retire(d, func() {
 		if disable {
 			unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_DISABLE, 0)
 		}
 		var b [8]byte
 		unix.Read(fd, b[:])
 		unix.Close(fd)
-		got <- [2]uint64{uint64(*n), binary.NativeEndian.Uint64(b[:])}
+		got <- [2]uint64{uint64(o.count(d.task.TID)), binary.NativeEndian.Uint64(b[:])}
 	})
 	r := <-got
 	if r[0] == 0 || r[0] != r[1] {
@@ -204,14 +239,21 @@ func BenchmarkRingOwnerAddRetire(b *testing.B) {
 	if unix.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	o, err := newRingOwner(func(any, []byte) {}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	o := newOwnerTest(b, 0)
 	defer o.stop()
 	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
 		Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
-	n := 0
+	var fds []int
+	closeFDs := func() {
+		// After a drain: the owner served the retires, the rings are
+		// unmapped.
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		fds = fds[:0]
+	}
+	defer closeFDs()
+	defer o.drain()
 	for b.Loop() {
 		b.StopTimer()
 		fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC)
@@ -222,16 +264,17 @@ func BenchmarkRingOwnerAddRetire(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		d := &Dev{}
+		fds = append(fds, fd)
 		b.StartTimer()
-		o.add(fd, r, nil)
-		o.retire(fd, func() { unix.Close(fd) })
-		if n++; n%1024 == 0 {
-			// The owner closes the fds in its rounds: let it catch up,
-			// or they pile up past RLIMIT_NOFILE.
+		o.ringOwner.add(d, fd, r)
+		o.ringOwner.retire(d)
+		if len(fds) == 1024 {
+			// The owner unmaps the rings in its rounds: let it catch
+			// up, or the fds pile up past RLIMIT_NOFILE.
 			b.StopTimer()
-			done := make(chan struct{})
-			o.post(func() { close(done) })
-			<-done
+			o.drain()
+			closeFDs()
 			b.StartTimer()
 		}
 	}
@@ -239,25 +282,26 @@ func BenchmarkRingOwnerAddRetire(b *testing.B) {
 
 // TestRingOwnerShortLived: a task born and gone within one round of the
 // owner never enters the epoll set, and its samples are all read, when
-// it is retired; then the owner sleeps.
+// it is retired: a retire of a ring never read loses no record. Then the
+// owner sleeps.
 func TestRingOwnerShortLived(t *testing.T) {
 	requireRoot(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	o, n := sampleCounter(t)
+	// The round surely comes after the retirement.
+	o := newOwnerTest(t, time.Second)
 	defer o.stop()
-	o.batch = int64(time.Second) // the round surely comes after the retirement
 	// The owner's first ring is watched at once; the child's is not the
 	// first.
-	first := dummyRing(t, o)
+	first, firstDev := dummyRing(t, o)
 	waitWatched(t, o, 1)
-	defer o.retire(first, func() { unix.Close(first) })
+	defer o.retire(firstDev, func() { unix.Close(first) })
 	pid, run, wait := heldChild(t, "/bin/true")
 	fd, ring := sampler(t, pid)
-	o.add(fd, ring, pid)
+	d := o.add(fd, ring, pid)
 	run()
 	wait()
-	retireAndCheck(t, o, fd, n, false)
+	retireAndCheck(t, o, d, fd, false)
 	if w := o.watched.Load(); w != 1 {
 		t.Errorf("%d rings put in the epoll set, want 1 (the first): the task was gone by the owner's round", w)
 	}
@@ -269,8 +313,8 @@ func TestRingOwnerShortLived(t *testing.T) {
 }
 
 // dummyRing opens a dummy event on the calling thread, maps its ring and
-// adds it to o; it returns the event's fd.
-func dummyRing(t *testing.T, o *ringOwner) int {
+// adds it to o; it returns the event's fd and its device.
+func dummyRing(t *testing.T, o *ownerTest) (int, *Dev) {
 	t.Helper()
 	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
 		Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
@@ -283,13 +327,12 @@ func dummyRing(t *testing.T, o *ringOwner) int {
 		unix.Close(fd)
 		t.Fatal(err)
 	}
-	o.add(fd, r, nil)
-	return fd
+	return fd, o.add(fd, r, 0)
 }
 
 // waitWatched waits up to a second for o to have put n rings in its epoll
 // set.
-func waitWatched(t *testing.T, o *ringOwner, n int64) {
+func waitWatched(t *testing.T, o *ownerTest, n int64) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Second); o.watched.Load() < n; {
 		if time.Now().After(deadline) {
@@ -303,18 +346,17 @@ func waitWatched(t *testing.T, o *ringOwner, n int64) {
 // at the round a second later; the next one waits for the round.
 func TestRingOwnerFirstRing(t *testing.T) {
 	requireRoot(t)
-	o, _ := sampleCounter(t)
+	o := newOwnerTest(t, time.Second)
 	defer o.stop()
-	o.batch = int64(time.Second)
-	a := dummyRing(t, o)
-	defer o.retire(a, func() { unix.Close(a) })
+	a, aDev := dummyRing(t, o)
+	defer o.retire(aDev, func() { unix.Close(a) })
 	start := time.Now()
 	waitWatched(t, o, 1)
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("the first ring was watched after %v, want at once", d)
 	}
-	b := dummyRing(t, o)
-	defer o.retire(b, func() { unix.Close(b) })
+	b, bDev := dummyRing(t, o)
+	defer o.retire(bDev, func() { unix.Close(b) })
 	time.Sleep(50 * time.Millisecond) // a young ring waits 100 ms with a Batch of 1 s
 	if w := o.watched.Load(); w != 1 {
 		t.Errorf("%d rings watched 50 ms after the second was added, want 1: it waits for the round", w)
@@ -341,31 +383,92 @@ func TestWaitMS(t *testing.T) {
 	}
 }
 
-// TestRingOwnerDrainNow: drainNow reads every ring and returns once it
-// has: all the samples of a task that ran to its end are read, without
-// waiting for a round.
-func TestRingOwnerDrainNow(t *testing.T) {
+// TestRingOwnerDrain: a drain request drains every ring and is answered
+// once it has: all the samples of a task that ran to its end are read,
+// without waiting for a round.
+func TestRingOwnerDrain(t *testing.T) {
 	requireRoot(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	o, n := sampleCounter(t)
-	o.batch = int64(time.Minute) // no round comes during the test
-	first := dummyRing(t, o)
+	o := newOwnerTest(t, time.Minute) // no round comes during the test
+	first, firstDev := dummyRing(t, o)
 	waitWatched(t, o, 1)
-	defer o.retire(first, func() { unix.Close(first) })
+	defer o.retire(firstDev, func() { unix.Close(first) })
 	pid, run, wait := heldChild(t, "/bin/true")
 	fd, ring := sampler(t, pid)
-	defer o.retire(fd, func() { unix.Close(fd) })
-	o.add(fd, ring, pid)
+	d := o.add(fd, ring, pid)
+	defer o.retire(d, func() { unix.Close(fd) })
 	run()
 	wait()
-	o.drainNow()
+	o.drain()
 	var b [8]byte
 	unix.Read(fd, b[:])
-	// *n is the owner goroutine's; drainNow returned after it wrote it.
-	if got, faults := uint64(*n), binary.NativeEndian.Uint64(b[:]); got == 0 || got != faults {
+	if got, faults := uint64(o.count(pid)), binary.NativeEndian.Uint64(b[:]); got == 0 || got != faults {
 		t.Errorf("%d samples read of %d page faults", got, faults)
 	}
 	o.stop()
-	o.drainNow() // returns: the owner read every ring as it stopped
+	o.drain() // returns: the owner drained every ring as it stopped
+}
+
+// TestRingOwnerStopAfterRetire: a stop sent right after a retire, long
+// before the retire's round, serves it first: the ring is drained to its
+// end, and its device ended, before stop returns.
+func TestRingOwnerStopAfterRetire(t *testing.T) {
+	requireRoot(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	o := newOwnerTest(t, time.Minute)
+	first, firstDev := dummyRing(t, o)
+	waitWatched(t, o, 1)
+	pid, run, wait := heldChild(t, "/bin/true")
+	fd, ring := sampler(t, pid)
+	d := o.add(fd, ring, pid)
+	run()
+	wait()
+	var faults uint64
+	ended := false
+	o.retire(d, func() {
+		var b [8]byte
+		unix.Read(fd, b[:])
+		unix.Close(fd)
+		faults, ended = binary.NativeEndian.Uint64(b[:]), true
+	})
+	o.retire(firstDev, func() { unix.Close(first) })
+	o.stop()
+	// faults and ended are the owner's; stop returned after it wrote them.
+	if got := uint64(o.count(pid)); !ended || got == 0 || got != faults {
+		t.Errorf("after stop: ended %v, %d samples read of %d page faults", ended, got, faults)
+	}
+	if w := o.watched.Load(); w != 1 {
+		t.Errorf("%d rings watched, want 1: a ring retired in the round that adds it is not watched", w)
+	}
+}
+
+// TestRingOwnerHandsBack: the owner never unmaps a ring. It drains a
+// retired ring and ends its device, and hands the ring back; the next
+// retire unmaps it on its caller's goroutine, and stop the last ones.
+func TestRingOwnerHandsBack(t *testing.T) {
+	requireRoot(t)
+	o := newOwnerTest(t, time.Minute)
+	a, aDev := dummyRing(t, o)
+	b, bDev := dummyRing(t, o)
+	size := int64(aDev.ring.ring.Size())
+	if got := o.bytes.Load(); got != 2*size {
+		t.Fatalf("%d bytes mapped after two adds, want %d", got, 2*size)
+	}
+	ended := make(chan struct{})
+	o.retire(aDev, func() { unix.Close(a); close(ended) })
+	o.drain() // serves the retire
+	<-ended
+	if got := o.bytes.Load(); got != 2*size {
+		t.Errorf("%d bytes mapped once a's retire was served, want %d: the owner unmapped it", got, 2*size)
+	}
+	o.retire(bDev, func() { unix.Close(b) })
+	if got := o.bytes.Load(); got != size {
+		t.Errorf("%d bytes mapped after the next retire returned, want %d: it did not unmap a", got, size)
+	}
+	o.stop()
+	if got := o.bytes.Load(); got != 0 || o.peak.Load() != 2*size {
+		t.Errorf("after stop: %d bytes mapped (want 0), peak %d (want %d)", got, o.peak.Load(), 2*size)
+	}
 }

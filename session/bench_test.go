@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,12 +23,16 @@ import (
 // the final read and close. The workload (scripts/bin/threadtree) creates
 // the threads in batches of up to 1,000; ns/op is wall time per thread
 // (workload included), and cpu-µs/task is perfprof's own CPU per thread.
+// The sampled case (-F 999 -e task-clock, no sink) adds a ring to each
+// thread: its map at the clone, and its retirement at the exit.
 func BenchmarkStopCloneContinue(b *testing.B) {
 	if os.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
-	for _, events := range []string{"task-clock", "task-clock,page-faults,context-switches"} {
+	for _, events := range []string{"task-clock", "task-clock,page-faults,context-switches", "sampled:task-clock"} {
 		b.Run(events, func(b *testing.B) {
+			sampled := strings.HasPrefix(events, "sampled:")
+			events = strings.TrimPrefix(events, "sampled:")
 			if out, err := exec.Command("make", "-s", "-C", "../scripts").CombinedOutput(); err != nil {
 				b.Fatalf("build workloads: %v\n%s", err, out)
 			}
@@ -35,6 +40,11 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 			specs, err := perfevent.Parse(events)
 			if err != nil {
 				b.Fatal(err)
+			}
+			if sampled {
+				if specs, err = perfevent.Sampling(specs, perfevent.SampleOptions{Freq: 999}); err != nil {
+					b.Fatal(err)
+				}
 			}
 			pin, err := perfevent.Pin(specs)
 			if err != nil {
@@ -57,6 +67,11 @@ func BenchmarkStopCloneContinue(b *testing.B) {
 				done += n
 				set := profdev.NewSet(specs, report.NewModel(report.Options{Events: specs}))
 				set.FollowChildren()
+				if sampled {
+					if err := set.EnableSampling(profdev.SamplingOptions{RingOrder: 0}); err != nil {
+						b.Fatal(err)
+					}
+				}
 				tr, err := follow.Start(follow.Options{Hooks: &hooks{set: set}})
 				if err != nil {
 					b.Fatal(err)

@@ -112,7 +112,7 @@ func (s *Session) follow() (Result, error) {
 		watch.Stop() // the run ended by itself
 	}
 	res := f.Wait()
-	return s.finish(f.RunStats(), res), nil
+	return s.finish(res), nil
 }
 
 // launch starts the workload, if there is one, and returns its Forward;

@@ -131,6 +131,7 @@ func (s *Session) run() (Result, error) {
 	if err := s.build(specs, fields); err != nil {
 		return Result{}, err
 	}
+	s.start = time.Now() // before the metrics' goroutine may read it
 	if c.Listen != "" {
 		stop, err := s.serveMetrics(specs)
 		if err != nil {
@@ -138,7 +139,6 @@ func (s *Session) run() (Result, error) {
 		}
 		defer stop()
 	}
-	s.start = time.Now()
 	res, err := s.follow()
 	cerr := s.out.Close()
 	// A daemon's messages went into the report: not any more.
@@ -257,7 +257,7 @@ func openReport(path string, appendTo bool) (*os.File, error) {
 // report writes a report: an interval one, or the final one.
 func (s *Session) report(final bool) {
 	if !final && s.cfg.Top {
-		s.set.DrainRings() // at a watermark, they may hold samples of this interval
+		s.set.ReadRingsNow() // at a watermark, they may hold samples of this interval
 		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	if s.pdir != nil {
@@ -268,24 +268,17 @@ func (s *Session) report(final bool) {
 
 // finish writes the profiles, the final report and the summary, warns of
 // what the run lacked, and says how it ended: res, the follower's.
-func (s *Session) finish(tasks runstats.Tasks, res follow.Result) Result {
+func (s *Session) finish(res follow.Result) Result {
 	s.set.Close()
 	if s.profiles != nil {
 		s.writeProfiles()
 	}
 	s.report(true)
-	run := runstats.Run{Tasks: tasks, Elapsed: time.Since(s.start)}
+	run := s.runStats()
 	var ru unix.Rusage
 	unix.Getrusage(unix.RUSAGE_SELF, &ru) // perfprof's own threads, not the workload's
 	run.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	d := &run.Devices
-	d.Failures, d.FirstErr = s.set.Failures()
-	if s.samples != nil {
-		run.Samples = s.samples.Stats()
-		d.RingFailures, d.FirstRingErr, d.RingBytesPeak, _ = s.set.RingStats()
-	}
-	d.Late, d.Early = s.set.OrderStats()
-	run.Report = s.out.Stats()
 	s.out.Summary(run, s.cfg.Order)
 	if d.Late > 0 {
 		s.rep.Warn(&OutOfOrder{Late: d.Late, Early: d.Early})
@@ -297,6 +290,20 @@ func (s *Session) finish(tasks runstats.Tasks, res follow.Result) Result {
 		s.rep.Warn(&WithoutDevices{Tasks: d.Failures, Err: d.FirstErr})
 	}
 	return Result{Workload: res.Workload, HaveWorkload: res.HaveWorkload}
+}
+
+// runStats gathers the run's own figures, each part from its owner: the
+// follower (once it started), the devices, the sample writer, the report
+// stream. Any goroutine may call it (the metrics do, at each scrape).
+func (s *Session) runStats() runstats.Run {
+	r := runstats.Run{Devices: s.set.Stats(), Report: s.out.Stats(), Elapsed: time.Since(s.start)}
+	if tasks := s.tasks.Load(); tasks != nil {
+		r.Tasks = (*tasks)()
+	}
+	if s.samples != nil {
+		r.Samples = s.samples.Stats()
+	}
+	return r
 }
 
 // writeProfiles writes --pprof, --folded and --top; a file it cannot
