@@ -7,7 +7,7 @@
 //
 // profdev knows nothing of ptrace: it sees tasks as pidtree.Task, whose
 // process identity (Proc) the follower gives, and the follower's hooks
-// are Set's methods. cmd/perfprof connects the two.
+// are Set's methods. Package session connects the two.
 //
 // # Where a new task goes
 //
