@@ -56,31 +56,23 @@ func Comm(tid int) string {
 // Threads lists the threads of process pid (/proc/PID/task), in the
 // directory's order. An error for a process that is gone matches
 // fs.ErrNotExist.
-func Threads(pid int) ([]int, error) {
-	ents, err := os.ReadDir(path(pid, "task"))
-	if err != nil {
-		return nil, err
-	}
-	tids := make([]int, 0, len(ents))
-	for _, e := range ents {
-		if tid, err := strconv.Atoi(e.Name()); err == nil {
-			tids = append(tids, tid)
-		}
-	}
-	return tids, nil
-}
+func Threads(pid int) ([]int, error) { return numbered(path(pid, "task")) }
 
 // PIDs lists the processes in /proc.
-func PIDs() ([]int, error) {
-	ents, err := os.ReadDir("/proc")
+func PIDs() ([]int, error) { return numbered("/proc") }
+
+// numbered lists the entries of dir that are numbers (ids), in the
+// directory's order.
+func numbered(dir string) ([]int, error) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	pids := make([]int, 0, len(ents))
+	ids := make([]int, 0, len(ents))
 	for _, e := range ents {
-		if pid, err := strconv.Atoi(e.Name()); err == nil {
-			pids = append(pids, pid)
+		if id, err := strconv.Atoi(e.Name()); err == nil {
+			ids = append(ids, id)
 		}
 	}
-	return pids, nil
+	return ids, nil
 }
