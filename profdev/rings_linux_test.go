@@ -234,13 +234,29 @@ func retireAndCheck(t *testing.T, o *ownerTest, d *Dev, fd int, disable bool) {
 }
 
 // BenchmarkRingOwnerAddRetire is what a ring adds to a task's birth and
-// end on the tracer's side: add and retire, two queued requests.
+// end on the tracer's side: add and retire, two queued requests, and the
+// unmap of the rings the owner handed back. With no other ring, every
+// add is the owner's first, which it serves at once; beside a live ring
+// (a workload's first task), the adds and retires wait for the owner's
+// rounds.
 func BenchmarkRingOwnerAddRetire(b *testing.B) {
+	benchmarkAddRetire(b, false)
+}
+
+func BenchmarkRingOwnerAddRetireBeside(b *testing.B) {
+	benchmarkAddRetire(b, true)
+}
+
+func benchmarkAddRetire(b *testing.B, beside bool) {
 	if unix.Geteuid() != 0 {
 		b.Skip("needs root")
 	}
 	o := newOwnerTest(b, 0)
 	defer o.stop()
+	if beside {
+		fd, d := dummyRing(b, o)
+		defer o.retire(d, func() { unix.Close(fd) })
+	}
 	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
 		Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
 	var fds []int
@@ -314,7 +330,7 @@ func TestRingOwnerShortLived(t *testing.T) {
 
 // dummyRing opens a dummy event on the calling thread, maps its ring and
 // adds it to o; it returns the event's fd and its device.
-func dummyRing(t *testing.T, o *ownerTest) (int, *Dev) {
+func dummyRing(t testing.TB, o *ownerTest) (int, *Dev) {
 	t.Helper()
 	attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
 		Size: uint32(unsafe.Sizeof(unix.PerfEventAttr{}))}
