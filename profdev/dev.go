@@ -348,8 +348,9 @@ func (d *Dev) read(c *Counts) {
 
 // Close ends every live device (their tasks are let go: the run ends), and
 // closes the seeds. In a sampling set it then stops the ring owner, once
-// it drained every ring and ended every device: when Close returns, the
-// sink has seen every Final and every sample. Release no device after.
+// it drained every ring and ended every device, and unmaps the rings:
+// when Close returns, the sink has seen every Final and every sample.
+// Release no device after.
 func (s *Set) Close() {
 	s.mu.Lock()
 	devs := make([]*Dev, 0, len(s.live))
