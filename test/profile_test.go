@@ -96,7 +96,9 @@ func topByPID(t *testing.T, prof *profile.Profile) map[int64]string {
 // named as /proc/kallsyms names them.
 func TestProfilePprof(t *testing.T) {
 	requires(t)
-	t.Parallel()
+	// Not in parallel with the other tests: on 2 CPUs they preempt the
+	// workload, and what this test checks then moves with the load (the
+	// kernel's switch-in takes the samples; see usage.md).
 	for _, ms := range []int{300, 20} {
 		t.Run(strconv.Itoa(ms)+"ms", func(t *testing.T) {
 			requires(t)
@@ -416,7 +418,9 @@ func agree(t *testing.T, pid int64, ours, theirs map[string]float64) int {
 // more (at 4999 Hz for 300 ms, sampling noise is about 1 point).
 func TestProfileMatchesPerf(t *testing.T) {
 	requires(t)
-	t.Parallel()
+	// Not in parallel with the other tests: on 2 CPUs they preempt the
+	// workload, and what this test checks then moves with the load (the
+	// kernel's switch-in takes the samples; see usage.md).
 	// Launched as a workload, so as hotProfile does, with the Go binary
 	// perf can name (it reads no .gopclntab).
 	prof, data := sameRun(t, hotArgv(300, "hotgo")...)
@@ -448,7 +452,9 @@ func TestProfileMatchesPerf(t *testing.T) {
 // it is installed, and so does perfprof (see symbol.DebugDirs).
 func TestProfileRealProgram(t *testing.T) {
 	requires(t)
-	t.Parallel()
+	// Not in parallel with the other tests: on 2 CPUs they preempt the
+	// workload, and what this test checks then moves with the load (the
+	// kernel's switch-in takes the samples; see usage.md).
 	python := "/usr/bin/python3"
 	if _, err := os.Stat(python); err != nil {
 		python = testenv.Tool(t, "python3")
@@ -479,7 +485,9 @@ func TestProfileRealProgram(t *testing.T) {
 // how many stay.
 func TestProfileDir(t *testing.T) {
 	requires(t)
-	t.Parallel()
+	// Not in parallel with the other tests: on 2 CPUs they preempt the
+	// workload, and what this test checks then moves with the load (the
+	// kernel's switch-in takes the samples; see usage.md).
 	for _, keep := range []int{0, 2} {
 		dir := filepath.Join(t.TempDir(), "profiles")
 		out := reportPath(t)
