@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -10,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,38 +16,6 @@ import (
 	"github.com/perfprof/perfprof/internal/testenv"
 	"golang.org/x/sys/unix"
 )
-
-// makeCgroup makes a cgroup of its own for the test under the cgroup2
-// hierarchy, removed when the test ends (its processes killed first).
-func makeCgroup(t *testing.T) string {
-	t.Helper()
-	testenv.RequireRoot(t, "making a cgroup")
-	b, _ := os.ReadFile("/proc/mounts")
-	root := ""
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 2 && f[2] == "cgroup2" {
-			root = f[1]
-			break
-		}
-	}
-	if root == "" {
-		testenv.Skip(t, "no cgroup2 hierarchy is mounted")
-	}
-	dir := filepath.Join(root, fmt.Sprintf("perfprof-cgroup-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatalf("make a cgroup: %v", err)
-	}
-	t.Cleanup(func() {
-		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
-		for end := time.Now().Add(5 * time.Second); os.Remove(dir) != nil; time.Sleep(10 * time.Millisecond) {
-			if time.Now().After(end) {
-				t.Errorf("cannot remove %s", dir)
-				return
-			}
-		}
-	})
-	return dir
-}
 
 // sleeper starts a process that sleeps until the test ends.
 func sleeper(t *testing.T) int {
@@ -80,7 +46,7 @@ func TestCheck(t *testing.T) {
 	if err := Check(tmp); !errors.As(err, &ne) || ne.Missing != "cgroup.events" {
 		t.Errorf("Check(%s) = %v, want a *NotCgroupError for cgroup.events", tmp, err)
 	}
-	if err := Check(makeCgroup(t)); err != nil {
+	if err := Check(testenv.Cgroup(t)); err != nil {
 		t.Errorf("Check(a cgroup) = %v", err)
 	}
 }
@@ -88,7 +54,7 @@ func TestCheck(t *testing.T) {
 // TestUntraced reads a cgroup's processes: all of them (Procs), and those
 // no tracer holds (Untraced).
 func TestUntraced(t *testing.T) {
-	cg := makeCgroup(t)
+	cg := testenv.Cgroup(t)
 	if pids, err := Procs(cg); err != nil || len(pids) != 0 {
 		t.Errorf("Procs(empty) = %v, %v", pids, err)
 	}
@@ -166,7 +132,7 @@ func (r *recorder) await(t *testing.T, pid int, why string) {
 // TestWatchEvents: a process that enters an empty cgroup changes its
 // cgroup.events, and is attached at once, with no rescan.
 func TestWatchEvents(t *testing.T) {
-	cg := makeCgroup(t)
+	cg := testenv.Cgroup(t)
 	r := &recorder{}
 	w := Start(cg, Options{Attach: r.attach, Warn: r.warn, Rescan: time.Hour})
 	defer w.Stop()
@@ -187,7 +153,7 @@ func TestWatchEvents(t *testing.T) {
 // changes no cgroup.events; the rescan finds it. A process whose attach
 // fails is warned of once.
 func TestWatchRescan(t *testing.T) {
-	cg := makeCgroup(t)
+	cg := testenv.Cgroup(t)
 	first, second := sleeper(t), sleeper(t)
 	enter(t, cg, first)
 	fail := errors.New("not now")

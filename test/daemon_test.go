@@ -339,32 +339,6 @@ func TestDaemonFullDisk(t *testing.T) {
 	}
 }
 
-// cgroup2Dir makes a cgroup of its own for the test under the cgroup2
-// hierarchy, removed when the test ends (its processes killed first).
-func cgroup2Dir(t *testing.T) string {
-	t.Helper()
-	b, _ := os.ReadFile("/proc/mounts")
-	root := ""
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) > 2 && f[2] == "cgroup2" {
-			root = f[1]
-			break
-		}
-	}
-	if root == "" {
-		testenv.Skip(t, "no cgroup2 hierarchy is mounted")
-	}
-	dir := filepath.Join(root, fmt.Sprintf("perfprof-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatalf("make a cgroup: %v", err)
-	}
-	t.Cleanup(func() {
-		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
-		waitFor(5*time.Second, func() bool { return os.Remove(dir) == nil })
-	})
-	return dir
-}
-
 // intoCgroup moves process pid into the cgroup dir.
 func intoCgroup(t *testing.T, dir string, pid int) {
 	t.Helper()
@@ -390,7 +364,7 @@ func tracerOf(pid int) int {
 func TestDaemonCgroup(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	cg := cgroup2Dir(t)
+	cg := testenv.Cgroup(t)
 	first := forkingTarget(t)
 	intoCgroup(t, cg, first)
 	dir := t.TempDir()

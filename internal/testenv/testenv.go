@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Strict reports whether PERFPROF_TEST_STRICT=1: what the tests need must
@@ -55,4 +58,37 @@ func RootMain(m *testing.M, need string) {
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// Cgroup makes a cgroup of the test's own under the cgroup2 hierarchy
+// (root needed), removed when the test ends, its processes killed first.
+// Without a cgroup2 hierarchy the test is skipped (failed when strict).
+func Cgroup(t testing.TB) string {
+	t.Helper()
+	RequireRoot(t, "making a cgroup")
+	b, _ := os.ReadFile("/proc/mounts")
+	root := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[2] == "cgroup2" {
+			root = f[1]
+			break
+		}
+	}
+	if root == "" {
+		Skip(t, "no cgroup2 hierarchy is mounted")
+	}
+	dir := filepath.Join(root, fmt.Sprintf("perfprof-test-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatalf("make a cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
+		for end := time.Now().Add(5 * time.Second); os.Remove(dir) != nil; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Errorf("cannot remove %s", dir)
+				return
+			}
+		}
+	})
+	return dir
 }
