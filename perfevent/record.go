@@ -163,6 +163,7 @@ type Record struct {
 	Comm     CommRecord     // PERF_RECORD_COMM
 	Throttle ThrottleRecord // PERF_RECORD_THROTTLE, PERF_RECORD_UNTHROTTLE
 	Mmap2    Mmap2Record    // PERF_RECORD_MMAP2
+	Read     ReadRecord     // PERF_RECORD_READ
 
 	// SampleID is the sample_id trailer of every type above but
 	// PERF_RECORD_SAMPLE, set when the RecordFormat has SampleIDAll: the
@@ -279,6 +280,15 @@ type Mmap2Record struct {
 	Filename []byte
 }
 
+// ReadRecord is a PERF_RECORD_READ (attr.inherit_stat): the final counts
+// of an inherited event in task PID, TID, written as the task exits, in
+// the layout of RecordFormat.ReadFormat. The value's ID is the id of the
+// event it was inherited from (the one perfprof opened).
+type ReadRecord struct {
+	PID, TID int
+	Values   SampleRead
+}
+
 // SampleID is the struct sample_id trailer of non-sample records.
 type SampleID struct {
 	PID, TID int    // PERF_SAMPLE_TID
@@ -310,7 +320,7 @@ const (
 // alias raw.
 //
 // It decodes PERF_RECORD_SAMPLE, LOST, LOST_SAMPLES, EXIT, FORK, COMM,
-// THROTTLE, UNTHROTTLE and MMAP2, with the sample_id trailer when
+// THROTTLE, UNTHROTTLE, MMAP2 and READ, with the sample_id trailer when
 // f.SampleIDAll. A record of any other type gets its header decoded only
 // (its payload and SampleID are zero), without error.
 //
@@ -361,6 +371,8 @@ func DecodeRecord(raw []byte, f *RecordFormat, r *Record) error {
 		unix.PERF_RECORD_THROTTLE, unix.PERF_RECORD_UNTHROTTLE,
 		unix.PERF_RECORD_MMAP2:
 		err = recDecodeSideBand(raw, typ, misc, f, r)
+	case unix.PERF_RECORD_READ:
+		err = recDecodeReadRecord(raw, f, r)
 	}
 	if err != nil {
 		r.reset()
@@ -373,9 +385,9 @@ func DecodeRecord(raw []byte, f *RecordFormat, r *Record) error {
 // reset zeroes r but keeps the backing arrays of Sample.Callchain and
 // Sample.Read.Values.
 func (r *Record) reset() {
-	cc, vals := r.Sample.Callchain[:0], r.Sample.Read.Values[:0]
+	cc, vals, rvals := r.Sample.Callchain[:0], r.Sample.Read.Values[:0], r.Read.Values.Values[:0]
 	*r = Record{}
-	r.Sample.Callchain, r.Sample.Read.Values = cc, vals
+	r.Sample.Callchain, r.Sample.Read.Values, r.Read.Values.Values = cc, vals, rvals
 }
 
 // recDecoder reads native-endian fields off the front of b. A read
@@ -549,6 +561,32 @@ func recDecodeRead(d *recDecoder, rf uint64, sr *SampleRead, size int) error {
 		vals[i] = v
 	}
 	sr.Values = vals
+	return nil
+}
+
+// recDecodeReadRecord decodes a PERF_RECORD_READ: u32 pid, tid; struct
+// read_format; then the sample_id trailer.
+func recDecodeReadRecord(raw []byte, f *RecordFormat, r *Record) error {
+	if f.ReadFormat&^RecordReadFormats != 0 {
+		return fmt.Errorf("%w: read_format %#x", ErrUnsupportedFormat, f.ReadFormat)
+	}
+	idSize := f.sampleIDSize()
+	if len(raw)%8 != 0 || len(raw)-recHeaderSize < idSize {
+		return recBadSideBand(unix.PERF_RECORD_READ, len(raw), "shorter than its sample_id")
+	}
+	body := raw[recHeaderSize : len(raw)-idSize]
+	d := recDecoder{b: body}
+	pid, tid := d.u32s()
+	if err := recDecodeRead(&d, f.ReadFormat, &r.Read.Values, len(raw)); err != nil {
+		return err
+	}
+	if d.short || len(d.b) != 0 {
+		return recBadSideBand(unix.PERF_RECORD_READ, len(raw), "read_format does not fill its body")
+	}
+	r.Read.PID, r.Read.TID = recPID(pid), recPID(tid)
+	if f.SampleIDAll {
+		recDecodeSampleID(raw[len(raw)-idSize:], f.SampleType, &r.SampleID)
+	}
 	return nil
 }
 

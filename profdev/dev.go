@@ -308,6 +308,9 @@ type Final struct {
 	// Otherwise it was let go alive (detached) or the run ended.
 	Exited bool
 	Status unix.WaitStatus
+	// Ended is true if the task ended and how is not known (a follower
+	// that sees a task's end, not its status: the inherit follower).
+	Ended bool
 	// Valid is false when the final counts could not be read.
 	Valid  bool
 	Values []perfevent.Value

@@ -182,7 +182,7 @@ func (m *Model) Ended(f profdev.Final) {
 			r.exited, r.status = true, f.Status
 		}
 	}
-	if !f.Exited {
+	if !f.Exited && !f.Ended {
 		r.letGo = true
 	}
 	if r.live == 0 && !r.isEnded {

@@ -10,10 +10,13 @@ type Config struct {
 	Tree       bool
 	Events     []string
 	NoFollow   bool
-	Interval   time.Duration
-	Duration   time.Duration
-	KillAfter  time.Duration // how long a workload has to exit after a stop signal
-	ExitN      int           // interval reports, or samples when sampling
+	// Follow is the follower: FollowPtrace (the default, "" too) or
+	// FollowInherit.
+	Follow    string
+	Interval  time.Duration
+	Duration  time.Duration
+	KillAfter time.Duration // how long a workload has to exit after a stop signal
+	ExitN     int           // interval reports, or samples when sampling
 	// Sampling: a period or a frequency (one of them), call chains, the
 	// ring's data pages and its wake-up watermark.
 	Period, Freq uint64
@@ -84,3 +87,16 @@ func (c *Config) RingOrder() int {
 	}
 	return order
 }
+
+// The followers --follow names.
+const (
+	// FollowPtrace holds each new task in its first stop and opens its
+	// own counters and ring there.
+	FollowPtrace = "ptrace"
+	// FollowInherit lets the kernel copy the events into each new task,
+	// with no stop (package inherit).
+	FollowInherit = "inherit"
+)
+
+// Inherit reports whether the run follows by kernel inheritance.
+func (c *Config) Inherit() bool { return c.Follow == FollowInherit }

@@ -17,7 +17,7 @@ func (s *Session) serveMetrics(specs []perfevent.Spec) (stop func(), err error) 
 	c := s.cfg
 	srv, err := metrics.Serve(c.Listen, metrics.Options{
 		Events:    specs,
-		Snapshot:  func() []report.SnapshotRow { return s.model.Snapshot(s.set.Read) },
+		Snapshot:  func() []report.SnapshotRow { return s.model.Snapshot(s.obs.Read) },
 		Run:       s.runStats,
 		MaxComms:  c.MetricsComms,
 		PerPID:    c.MetricsPID,

@@ -10,10 +10,12 @@ import (
 
 	"github.com/perfprof/perfprof/cgroup"
 	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/inherit"
 	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/internal/sdnotify"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/profdev"
 	"github.com/perfprof/perfprof/runstats"
 	"golang.org/x/sys/unix"
 )
@@ -39,11 +41,53 @@ type follower interface {
 var (
 	_ follower = (*follow.Tracer)(nil)
 	_ follower = (*follow.Untraced)(nil)
+	_ follower = (*inherit.Follower)(nil)
 )
+
+// observer is what the reports read of the tasks' devices: the ptrace
+// follower's profdev.Set, or the inherit follower itself.
+type observer interface {
+	Read(dst []profdev.Counts) []profdev.Counts
+	Stats() runstats.Devices
+	ReadRingsNow()
+}
+
+// buildInherit makes the inherit follower (--follow inherit): it is both
+// the follower and what the reports read; the model, the profiles and the
+// sample writer take from it what they take from the ptrace follower's
+// devices.
+func (s *Session) buildInherit(specs []perfevent.Spec, sink profdev.Sink) error {
+	c := s.cfg
+	opt := inherit.Options{Specs: specs, Sink: sink, RingOrder: max(c.RingOrder(), inheritRingOrder),
+		Linger: c.Cgroup != ""}
+	if s.samples != nil {
+		opt.Samples = s.samples
+	}
+	if c.JSON {
+		opt.Events = s.out
+	}
+	if c.Verbose {
+		opt.Log = s.stderr
+	}
+	f, err := inherit.New(opt)
+	if err != nil {
+		return err
+	}
+	s.inh, s.obs = f, f
+	return nil
+}
+
+// inheritRingOrder is the least order of the inherit follower's rings:
+// one per CPU for every task, 512 KiB with 4 KiB pages, perf record's
+// default.
+const inheritRingOrder = 7
 
 // startFollower starts the follower the command line asks for.
 func (s *Session) startFollower() (follower, error) {
 	c := s.cfg
+	if s.inh != nil {
+		return s.inh, nil
+	}
 	if c.NoFollow {
 		return follow.NewUntraced(follow.UntracedOptions{Exit: func(ev follow.ExitEvent, devs []pidtree.Device) {
 			s.set.Exit(ev.Status, devs)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/inherit"
 	"github.com/perfprof/perfprof/internal/daemon"
 	"github.com/perfprof/perfprof/perfevent"
 	"github.com/perfprof/perfprof/profdev"
@@ -29,7 +30,9 @@ type Session struct {
 	rep    Reporter
 	sig    Signals
 
-	set      *profdev.Set
+	set      *profdev.Set      // the ptrace follower's devices; nil with --follow inherit
+	inh      *inherit.Follower // --follow inherit
+	obs      observer          // set or inh: what reports read
 	model    *report.Model
 	out      *stream.Stream
 	pid      *daemon.PidFile      // --pidfile, locked
@@ -220,8 +223,6 @@ func (s *Session) build(specs []perfevent.Spec, fields []*perfevent.FieldDecoder
 		s.profiles = profiles.NewBuilder(specs)
 		sink = s.profiles.Sink(s.model)
 	}
-	s.set = profdev.NewSet(specs, sink)
-	s.set.CommOf = follow.Comm
 	if c.Sampling() {
 		s.limitc = make(chan struct{})
 		opt := stream.SampleOptions{Fields: fields, Wall: perfevent.MonotonicToWall(), Limit: int64(c.ExitN),
@@ -231,9 +232,20 @@ func (s *Session) build(specs []perfevent.Spec, fields []*perfevent.FieldDecoder
 			opt.Profiles = s.profiles
 		}
 		s.samples = stream.NewSampleWriter(s.out, opt)
-		if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.RingOrder(), Sink: s.samples, Order: c.Order,
-			Watermark: c.RingWatermark() > 0}); err != nil {
+	}
+	if c.Inherit() {
+		if err := s.buildInherit(specs, sink); err != nil {
 			return err
+		}
+	} else {
+		s.set = profdev.NewSet(specs, sink)
+		s.set.CommOf = follow.Comm
+		s.obs = s.set
+		if s.samples != nil {
+			if err := s.set.EnableSampling(profdev.SamplingOptions{RingOrder: c.RingOrder(), Sink: s.samples, Order: c.Order,
+				Watermark: c.RingWatermark() > 0}); err != nil {
+				return err
+			}
 		}
 	}
 	if c.PprofDir != "" {
@@ -257,19 +269,21 @@ func openReport(path string, appendTo bool) (*os.File, error) {
 // report writes a report: an interval one, or the final one.
 func (s *Session) report(final bool) {
 	if !final && s.cfg.Top {
-		s.set.ReadRingsNow() // at a watermark, they may hold samples of this interval
+		s.obs.ReadRingsNow() // at a watermark, they may hold samples of this interval
 		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
 	}
 	if s.pdir != nil {
 		s.cutProfile(time.Now())
 	}
-	s.out.Report(s.model.Report(s.set.Read, final), time.Since(s.start))
+	s.out.Report(s.model.Report(s.obs.Read, final), time.Since(s.start))
 }
 
 // finish writes the profiles, the final report and the summary, warns of
 // what the run lacked, and says how it ended: res, the follower's.
 func (s *Session) finish(res follow.Result) Result {
-	s.set.Close()
+	if s.set != nil {
+		s.set.Close()
+	}
 	if s.profiles != nil {
 		s.writeProfiles()
 	}
@@ -296,7 +310,7 @@ func (s *Session) finish(res follow.Result) Result {
 // follower (once it started), the devices, the sample writer, the report
 // stream. Any goroutine may call it (the metrics do, at each scrape).
 func (s *Session) runStats() runstats.Run {
-	r := runstats.Run{Devices: s.set.Stats(), Report: s.out.Stats(), Elapsed: time.Since(s.start)}
+	r := runstats.Run{Devices: s.obs.Stats(), Report: s.out.Stats(), Elapsed: time.Since(s.start)}
 	if tasks := s.tasks.Load(); tasks != nil {
 		r.Tasks = (*tasks)()
 	}

@@ -141,7 +141,7 @@ func status(rw *report.Row) string {
 		}
 		return fmt.Sprintf("%d %s ended", rw.Processes, pl(rw.Processes, "process", "processes"))
 	}
-	return "exited"
+	return "—" // it ended; how is not known
 }
 
 func exitString(ws unix.WaitStatus) string {

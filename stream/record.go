@@ -116,3 +116,12 @@ func (s *Stream) Exit(t pidtree.Task, ws unix.WaitStatus) {
 func (s *Stream) lostRecord(t pidtree.Task, n int64) {
 	s.event(record{Type: "lost", PID: t.TGID, TID: t.TID, Lost: &n})
 }
+
+// Ended writes the record of task t's end when how it ended is not known
+// (the inherit follower sees a task's exit, not its status): an "exit"
+// record without code or signal.
+func (s *Stream) Ended(t pidtree.Task) {
+	if s.json {
+		s.event(record{Type: "exit", PID: t.TGID, TID: t.TID})
+	}
+}

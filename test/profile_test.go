@@ -202,8 +202,15 @@ func kallsymNames(t *testing.T) map[string]bool {
 func TestProfileFolded(t *testing.T) {
 	requires(t)
 	t.Parallel()
+	checkFoldedHot(t)
+}
+
+// checkFoldedHot profiles the hot tree with --folded and the extra
+// arguments, and checks each process's hottest function.
+func checkFoldedHot(t *testing.T, extra ...string) {
+	t.Helper()
 	file := filepath.Join(t.TempDir(), "out.folded")
-	h := hotProfile(t, 300, true, "hotgo-stripped", "--folded", file)
+	h := hotProfile(t, 300, true, "hotgo-stripped", append(extra, "--folded", file)...)
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)

@@ -129,6 +129,7 @@ func newFlagSet(c *config, raw *rawFlags, stderr io.Writer) *pflag.FlagSet {
 	fs.StringVar(&c.Cgroup, "cgroup", "", "attach to every process of the cgroup v2 `DIR`, and to those that enter it later (a restarted service); run until stopped")
 	fs.StringArrayVarP(&c.Events, "event", "e", nil, "events to count, comma-separated, repeatable (default task-clock)")
 	fs.BoolVar(&c.NoFollow, "no-follow", false, "count the initial tasks only: no ptrace, new children are not counted")
+	fs.StringVar(&c.Follow, "follow", session.FollowPtrace, "how new tasks are followed: `ptrace` (each held in its first stop: exit statuses, live counts) or inherit (the kernel copies the events, no stop: perf's cost; see docs/usage.md)")
 	fs.IntVarP(&raw.interval, "interval", "i", 0, "print a report every `MS` milliseconds")
 	fs.DurationVar(&c.Duration, "duration", 0, "stop after `D` (e.g. 10s, 1m); the workload is killed")
 	fs.DurationVar(&c.KillAfter, "kill-after", defaultKillAfter, "after Ctrl-C (or SIGTERM, SIGHUP, SIGQUIT), give the workload `D` to exit before its tasks are killed; 0 kills at once")
@@ -175,6 +176,10 @@ func checkTargets(c *config, raw rawFlags, killAfterSet bool) error {
 		return usagef("no target: give -p PID, -t TID, --cgroup DIR or -- COMMAND (see perfprof -h)")
 	case c.Cgroup != "" && len(c.Argv) > 0:
 		return usagef("give either --cgroup or a command, not both (the command %q would not be run)", c.Argv[0])
+	case c.Follow != session.FollowPtrace && c.Follow != session.FollowInherit:
+		return usagef("--follow %q: give ptrace or inherit", printable(c.Follow))
+	case c.Inherit() && c.NoFollow:
+		return usagef("--follow inherit and --no-follow do not go together: inherit follows every new task")
 	case c.Cgroup != "" && c.NoFollow:
 		return usagef("--cgroup and --no-follow do not go together: --cgroup attaches with ptrace")
 	case len(c.PIDs)+len(c.TIDs) > 0 && len(c.Argv) > 0:

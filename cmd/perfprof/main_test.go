@@ -32,6 +32,9 @@ func TestParseArgs(t *testing.T) {
 		{"zero pid", []string{"-p", "0"}, nil, `"0"`},
 		{"tree without -p", []string{"--tree", "--", "true"}, nil, "--tree needs -p"},
 		{"tree and no-follow", []string{"--tree", "--no-follow", "-p", "1"}, nil, "--no-follow"},
+		{"follow inherit", []string{"--follow", "inherit", "--", "make"}, &config{Config: session.Config{Argv: []string{"make"}, Follow: session.FollowInherit, KillAfter: defaultKillAfter, FoldAfter: report.DefaultKeep, Events: []string{"task-clock"}}}, ""},
+		{"follow unknown", []string{"--follow", "strace", "--", "make"}, nil, "--follow"},
+		{"inherit and no-follow", []string{"--follow", "inherit", "--no-follow", "-p", "1"}, nil, "--no-follow"},
 		{"short interval", []string{"-i", "5", "-p", "1"}, nil, "at least 10 ms"},
 		{"-N without -i", []string{"-N", "2", "-p", "1"}, nil, "give -i"},
 		{"negative duration", []string{"--duration", "-1s", "-p", "1"}, nil, "positive"},
@@ -66,10 +69,14 @@ func TestParseArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The metrics' and --keep's defaults, in every case but --version's.
+			// The metrics', --keep's and --follow's defaults, in every case
+			// but --version's.
 			if !tc.want.version {
 				tc.want.MetricsComms, tc.want.MetricsKeep = metrics.DefaultMaxComms, metrics.DefaultKeepEnded
 				tc.want.Keep = defaultKeep
+				if tc.want.Follow == "" {
+					tc.want.Follow = session.FollowPtrace
+				}
 			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v\nwant %+v", got, tc.want)

@@ -1,0 +1,609 @@
+package inherit
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/perfprof/perfprof/follow"
+	"github.com/perfprof/perfprof/internal/procfs"
+	"github.com/perfprof/perfprof/perfevent"
+	"github.com/perfprof/perfprof/pidtree"
+	"github.com/perfprof/perfprof/profdev"
+	"github.com/perfprof/perfprof/runstats"
+	"golang.org/x/sys/unix"
+)
+
+// Options configure a Follower. All are read once, by New.
+type Options struct {
+	// Specs are the events, counting or sampling (perfevent.Sampling).
+	Specs []perfevent.Spec
+	// Sink learns of each task's start and end (the report model).
+	Sink profdev.Sink
+	// Samples receives the samples, when Specs sample; a SideBandSink
+	// gets the mappings and execs too.
+	Samples profdev.SampleSink
+	// Events receives the task records (nil: none).
+	Events TaskEvents
+	// RingOrder: each CPU's ring has 2^RingOrder data pages.
+	RingOrder int
+	// Linger keeps the run going while no task is followed (--cgroup).
+	Linger bool
+	// Log, if set, gets a line per target opened (-v).
+	Log io.Writer
+}
+
+// Follower follows targets and every task they create by kernel
+// inheritance. See the package doc.
+type Follower struct {
+	opt     Options
+	attrs   []unix.PerfEventAttr
+	names   []string
+	format  perfevent.RecordFormat
+	cpus    []int
+	sampled bool
+
+	// mu guards the table and the targets; the reader holds it while it
+	// hands a round's records on.
+	mu       sync.Mutex
+	tb       *table
+	targets  []*target
+	rings    []*perfevent.Ring // one per CPU, mapped on the first target's group
+	ringFDs  []int
+	epfd     int
+	wake     int // an eventfd: Stop, the workload's end and ReadRingsNow write it
+	workload int
+	status   unix.WaitStatus
+	reaped   atomic.Bool
+
+	running  atomic.Bool
+	stopping atomic.Bool
+	drainReq chan chan struct{}
+	done     chan struct{}
+	result   follow.Result
+
+	// For Stats and RunStats, on any goroutine.
+	opened, bad, lost atomic.Int64
+	live              atomic.Int64
+	ringBytes         int64
+	statsMu           sync.Mutex
+	tasks             runstats.Tasks
+	sideBand          profdev.SideBandSink
+}
+
+// New returns a Follower with no target. Its resources are released when
+// the run ends: call Run (and Stop), or Close.
+func New(opt Options) (*Follower, error) {
+	cpus, err := onlineCPUs()
+	if err != nil {
+		return nil, err
+	}
+	f := &Follower{opt: opt, attrs: perfevent.InheritedAttrs(opt.Specs), cpus: cpus,
+		sampled: perfevent.Sampled(opt.Specs), drainReq: make(chan chan struct{}, 1), done: make(chan struct{})}
+	ringBytes := (1 << opt.RingOrder) * os.Getpagesize()
+	for i := range f.attrs {
+		// Wake the reader at half a ring; it reads every ring every
+		// tick anyway.
+		f.attrs[i].Bits |= unix.PerfBitWatermark
+		f.attrs[i].Wakeup = uint32(ringBytes / 2)
+		f.names = append(f.names, opt.Specs[i].Name)
+	}
+	if f.format, err = perfevent.NewRecordFormat(&f.attrs[0]); err != nil {
+		return nil, err
+	}
+	f.format.ReadFormat = perfevent.InheritReadFormat
+	f.tb = newTable(len(opt.Specs), len(cpus), opt.Sink, opt.Events)
+	f.sideBand, _ = opt.Samples.(profdev.SideBandSink)
+	if f.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("epoll_create1", err)
+	}
+	if f.wake, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		unix.Close(f.epfd)
+		return nil, os.NewSyscallError("eventfd", err)
+	}
+	if err := epollAdd(f.epfd, f.wake); err != nil {
+		unix.Close(f.epfd)
+		unix.Close(f.wake)
+		return nil, err
+	}
+	return f, nil
+}
+
+func epollAdd(epfd, fd int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// onlineCPUs lists the CPUs the events are opened on: every possible one
+// that is online now (/sys/devices/system/cpu/online).
+func onlineCPUs() ([]int, error) {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return nil, fmt.Errorf("inherit: which CPUs are online: %w", err)
+	}
+	return parseCPUList(string(b))
+}
+
+// open opens the groups on task tid, one per CPU, and maps the rings if
+// they are not yet. Precondition: f.mu held.
+func (f *Follower) open(tg *target, tid int, enableOnExec bool) error {
+	anchor, err := perfevent.Anchor(tid)
+	if err != nil {
+		return err
+	}
+	tg.anchor = anchor
+	for i, cpu := range f.cpus {
+		out := -1
+		if i < len(f.ringFDs) {
+			out = f.ringFDs[i]
+		}
+		g, err := perfevent.OpenInherited(f.attrs, f.names, tid, cpu, out, f.opt.RingOrder, enableOnExec)
+		if err != nil {
+			tg.close()
+			return err
+		}
+		tg.groups = append(tg.groups, g)
+		if g.Ring != nil {
+			r := g.Ring
+			if err := epollAdd(f.epfd, g.FDs[0]); err != nil {
+				r.Close()
+				tg.close()
+				return err
+			}
+			f.rings = append(f.rings, r)
+			f.ringFDs = append(f.ringFDs, g.FDs[0])
+			f.ringBytes += int64(r.Size())
+		}
+	}
+	for _, g := range tg.groups {
+		for j, id := range g.IDs {
+			f.tb.event[id] = eventRef{target: tg, spec: j}
+		}
+	}
+	f.opened.Add(int64(len(tg.groups)))
+	f.targets = append(f.targets, tg)
+	return nil
+}
+
+// Launch starts path with argv and env as the workload: its events are
+// opened while it is held before its exec, and count from the exec. arm
+// is not called: the kernel arms every task. A Follower launches one
+// workload, before Run.
+func (f *Follower) Launch(path string, argv, env []string, _ follow.ArmFunc) (int, error) {
+	if f.running.Load() || f.workload != 0 {
+		return 0, errors.New("inherit: launch one workload, before Run")
+	}
+	comm := filepath.Base(path)
+	pid, err := follow.LaunchUntraced(path, argv, env, func(pid int) error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		tg := f.tb.addTarget(pid, pid, os.Getpid(), comm)
+		if err := f.open(tg, pid, true); err != nil {
+			f.tb.end(tg.task, false, false)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	f.workload = pid
+	f.logf("LAUNCH %d %q", pid, path)
+	go f.reap(pid)
+	return pid, nil
+}
+
+// reap waits for the workload and wakes the reader.
+func (f *Follower) reap(pid int) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	f.mu.Lock()
+	f.status = ws
+	f.reaped.Store(true)
+	f.mu.Unlock()
+	f.poke()
+}
+
+// poke wakes the reader.
+func (f *Follower) poke() {
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	unix.Write(f.wake, one)
+}
+
+// Attach opens the events on a running process (every thread of it), or
+// with opt.Thread on one thread; with opt.Tree, on the processes below
+// it too. arm is not called. A task that is followed already (it
+// inherited the events) is left as it is.
+func (f *Follower) Attach(id int, opt follow.AttachOptions, _ follow.ArmFunc) (follow.Attached, error) {
+	var a follow.Attached
+	st, err := procfs.ReadStat(id)
+	if err != nil || st.Zombie() {
+		cause := follow.CauseNoProcess
+		if err == nil {
+			cause = follow.CauseZombie
+		}
+		return a, &follow.AttachError{PID: id, Cause: cause, Err: unix.ESRCH}
+	}
+	if id == os.Getpid() {
+		return a, &follow.AttachError{PID: id, Cause: follow.CauseSelf, Err: unix.EINVAL}
+	}
+	pids := []int{id}
+	if opt.Tree && !opt.Thread {
+		pids = append(pids, descendants(id)...)
+	}
+	for _, pid := range pids {
+		tids := []int{pid}
+		if !opt.Thread {
+			if tids, err = procfs.Threads(pid); err != nil {
+				continue
+			}
+		}
+		for _, tid := range tids {
+			if err := f.attachTask(tid, pid); err != nil {
+				if pid == id && len(a.TIDs) == 0 {
+					return a, attachError(id, err)
+				}
+				continue
+			}
+			a.TIDs = append(a.TIDs, tid)
+		}
+	}
+	return a, nil
+}
+
+// attachError says why the events could not be opened on target id.
+func attachError(id int, err error) error {
+	cause := follow.CauseNotPermitted
+	if errors.Is(err, perfevent.ErrNoTask) {
+		cause = follow.CauseNoProcess
+	}
+	var oe *perfevent.OpenError
+	if errors.As(err, &oe) && !errors.Is(err, perfevent.ErrPermission) && !errors.Is(err, perfevent.ErrNoTask) {
+		return err
+	}
+	return &follow.AttachError{PID: id, Cause: cause, Err: err}
+}
+
+// attachTask opens the events on task tid of process pid, unless it is
+// followed already.
+func (f *Follower) attachTask(tid, pid int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tb.tasks[tid] != nil {
+		return nil
+	}
+	ppid := 0
+	if st, err := procfs.ReadStat(pid); err == nil {
+		ppid = st.PPID
+	}
+	tg := f.tb.addTarget(tid, pid, ppid, procfs.Comm(pid))
+	if err := f.open(tg, tid, false); err != nil {
+		f.tb.end(tg.task, false, false)
+		return err
+	}
+	f.logf("ATTACH %d/%d", pid, tid)
+	return nil
+}
+
+// descendants lists the processes below pid, from /proc.
+func descendants(pid int) []int {
+	all, err := procfs.PIDs()
+	if err != nil {
+		return nil
+	}
+	children := map[int][]int{}
+	for _, p := range all {
+		if st, err := procfs.ReadStat(p); err == nil && !st.Zombie() {
+			children[st.PPID] = append(children[st.PPID], p)
+		}
+	}
+	var out []int
+	queue := slices.Clone(children[pid])
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		out = append(out, p)
+		queue = append(queue, children[p]...)
+	}
+	return out
+}
+
+func (f *Follower) logf(format string, args ...any) {
+	if f.opt.Log != nil {
+		fmt.Fprintf(f.opt.Log, "inherit: "+format+"\n", args...)
+	}
+}
+
+// Run starts the reader goroutine.
+func (f *Follower) Run() {
+	if f.running.Swap(true) {
+		return
+	}
+	go f.loop()
+}
+
+// Stop ends the run: the attached tasks go on uncounted; what is left of
+// a launched workload is killed (as the ptrace follower does). The
+// records written so far are read first.
+func (f *Follower) Stop() {
+	f.stopping.Store(true)
+	if f.workload != 0 {
+		f.mu.Lock()
+		for tgid := range f.tb.procs {
+			unix.Kill(tgid, unix.SIGKILL)
+		}
+		f.mu.Unlock()
+	}
+	f.poke()
+}
+
+// Forward passes sig on to the launched workload's process.
+func (f *Follower) Forward(sig unix.Signal, _ time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.workload != 0 && !f.reaped.Load() {
+		unix.Kill(f.workload, sig)
+	}
+}
+
+// Done is closed when the run is over.
+func (f *Follower) Done() <-chan struct{} { return f.done }
+
+// Wait waits for the end of the run and says how it ended.
+func (f *Follower) Wait() follow.Result {
+	<-f.done
+	return f.result
+}
+
+// Close ends the run (Stop) and waits for it; without Run, it releases
+// what Launch and Attach opened.
+func (f *Follower) Close() follow.Result {
+	if !f.running.Swap(true) {
+		if f.workload != 0 {
+			f.Stop()
+		}
+		go f.loop()
+	}
+	f.Stop()
+	return f.Wait()
+}
+
+// RunStats returns the follower's figures so far.
+func (f *Follower) RunStats() runstats.Tasks {
+	f.statsMu.Lock()
+	defer f.statsMu.Unlock()
+	return f.tasks
+}
+
+// Stats returns the devices' figures so far: the groups opened (one per
+// target and CPU), the records that could not be decoded.
+func (f *Follower) Stats() runstats.Devices {
+	return runstats.Devices{Opened: int(f.opened.Load()), Live: int(f.live.Load()),
+		RingBytesPeak: f.ringBytes, BadRecords: f.bad.Load()}
+}
+
+// Read returns a Counts for every live task, not Valid: the kernel
+// gives a task's counts at its end only.
+func (f *Follower) Read(dst []profdev.Counts) []profdev.Counts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dst = dst[:0]
+	for _, t := range f.tb.tasks {
+		dst = append(dst, profdev.Counts{ID: t.id, Task: t.Task, Comm: t.proc.comm})
+	}
+	return dst
+}
+
+// ReadRingsNow has the reader read every ring now, and returns once it
+// has (at once if the run is over).
+func (f *Follower) ReadRingsNow() {
+	ch := make(chan struct{})
+	select {
+	case f.drainReq <- ch:
+	case <-f.done:
+		return
+	}
+	f.poke()
+	select {
+	case <-ch:
+	case <-f.done:
+	}
+}
+
+// tick is how often the reader reads every ring, woken or not.
+const tick = 100 * time.Millisecond
+
+// loop is the reader: it reads the rings each tick, at each wakeup,
+// hands the records on in time order, and ends the run when every target
+// and every task they created ended (each target's events hang up), or
+// at Stop.
+func (f *Follower) loop() {
+	var m merger
+	events := make([]unix.EpollEvent, 8)
+	var stopAt time.Time
+	for {
+		n, err := unix.EpollWait(f.epfd, events, int(tick/time.Millisecond))
+		if err != nil && err != unix.EINTR {
+			break
+		}
+		for i := 0; i < n; i++ {
+			if int(events[i].Fd) == f.wake {
+				var b [8]byte
+				unix.Read(f.wake, b[:])
+			}
+		}
+		var req chan struct{}
+		select {
+		case req = <-f.drainReq:
+		default:
+		}
+		gone := f.hungUp()
+		horizon := monotonicNow()
+		f.readRings(&m)
+		f.mu.Lock()
+		f.handOn(&m, horizon)
+		f.updateStats()
+		f.mu.Unlock()
+		if req != nil {
+			close(req)
+		}
+		if f.stopping.Load() && stopAt.IsZero() {
+			stopAt = time.Now()
+		}
+		workloadDone := f.workload == 0 || f.reaped.Load()
+		switch {
+		case gone && workloadDone && !f.opt.Linger:
+		case f.stopping.Load() && (workloadDone || time.Since(stopAt) > 2*time.Second):
+		default:
+			continue
+		}
+		break
+	}
+	f.end(&m)
+}
+
+// hungUp reports whether every target's events hung up: the target and
+// every task that inherited them ended. Linux writes a copy's READ record
+// before it takes the copy off its event's list, and an event hangs up
+// when its task ended and the list is empty: their records are in the
+// rings.
+func (f *Follower) hungUp() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.targets) == 0 {
+		return false
+	}
+	var fds []unix.PollFd
+	for _, tg := range f.targets {
+		for _, g := range tg.groups {
+			// Every event of the group: each hangs up once its own
+			// copies ended, and wrote their READ records.
+			for _, fd := range g.FDs {
+				fds = append(fds, unix.PollFd{Fd: int32(fd)})
+			}
+		}
+	}
+	if _, err := unix.Poll(fds, 0); err != nil {
+		return false
+	}
+	for _, p := range fds {
+		if p.Revents&unix.POLLHUP == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// readRings copies every ring's records into m.
+func (f *Follower) readRings(m *merger) {
+	for _, r := range f.rings {
+		if err := r.Drain(func(raw []byte) { m.add(raw, &f.format) }); err != nil {
+			f.bad.Add(1)
+		}
+	}
+}
+
+// handOn hands the records up to horizon on, in time order.
+// Precondition: f.mu held.
+func (f *Follower) handOn(m *merger, horizon uint64) {
+	var rec perfevent.Record
+	m.pop(horizon, func(raw []byte) {
+		if err := perfevent.DecodeRecord(raw, &f.format, &rec); err != nil {
+			f.bad.Add(1)
+			return
+		}
+		f.handle(&rec)
+	})
+	if f.opt.Samples != nil {
+		f.opt.Samples.Flush()
+	}
+}
+
+// handle hands one record on. Precondition: f.mu held.
+func (f *Follower) handle(rec *perfevent.Record) {
+	tb := f.tb
+
+	switch rec.Type {
+	case unix.PERF_RECORD_FORK:
+		tb.fork(&rec.Task)
+	case unix.PERF_RECORD_EXIT:
+		tb.exit(rec.Task.TID)
+	case unix.PERF_RECORD_READ:
+		tb.read(&rec.Read)
+	case unix.PERF_RECORD_COMM:
+		if rec.Misc&perfevent.MiscCommExec != 0 {
+			tb.exec(rec.Comm.PID, rec.Comm.TID, string(rec.Comm.Name))
+			if t := tb.tasks[rec.Comm.TID]; t != nil && f.sideBand != nil {
+				f.sideBand.Exec(t.Task, rec.Comm.Name)
+			}
+		}
+	case unix.PERF_RECORD_MMAP2:
+		if t := tb.tasks[rec.Mmap2.TID]; t != nil && f.sideBand != nil {
+			f.sideBand.Mmap(t.Task, &rec.Mmap2)
+		}
+	case unix.PERF_RECORD_SAMPLE:
+		t := tb.tasks[rec.Sample.TID]
+		ref, ok := tb.event[rec.Sample.ID]
+		if t == nil || !ok || f.opt.Samples == nil {
+			return
+		}
+		f.opt.Samples.Sample(&profdev.Sample{Task: t.Task, Comm: t.proc.comm, Event: ref.spec, Record: &rec.Sample})
+	case unix.PERF_RECORD_LOST:
+		f.lost.Add(int64(rec.Lost.Count))
+		if f.opt.Samples != nil {
+			f.opt.Samples.Lost(pidtree.Task{}, rec.Lost.Count)
+		}
+	}
+}
+
+// updateStats publishes the table's figures. Precondition: f.mu held.
+func (f *Follower) updateStats() {
+	tb := f.tb
+	f.live.Store(int64(len(tb.tasks)))
+	f.statsMu.Lock()
+	f.tasks = runstats.Tasks{Followed: tb.followed, Created: tb.created, Ended: tb.ended}
+	f.statsMu.Unlock()
+}
+
+// end reads what is left in the rings, ends every task, and releases the
+// events and rings.
+func (f *Follower) end(m *merger) {
+	f.readRings(m)
+	f.mu.Lock()
+	f.handOn(m, ^uint64(0))
+	if f.reaped.Load() {
+		if t := f.tb.tasks[f.workload]; t != nil && t.own != nil {
+			ws := f.status
+			t.status = &ws
+		}
+		f.result.Workload, f.result.HaveWorkload = f.status, true
+	}
+	f.tb.finish()
+	f.result.Stopped = f.stopping.Load()
+	f.updateStats()
+	for _, tg := range f.targets {
+		tg.close()
+	}
+	for _, r := range f.rings {
+		r.Close()
+	}
+	f.rings, f.targets = nil, nil
+	f.mu.Unlock()
+	unix.Close(f.epfd)
+	unix.Close(f.wake)
+	close(f.done)
+}
