@@ -37,6 +37,11 @@ type Options struct {
 	Linger bool
 	// Log, if set, gets a line per target opened (-v).
 	Log io.Writer
+	// Pulse, if not 0 (counting Specs only), gives Read live counts: each
+	// task's counts as of its last Pulse of CPU time (see
+	// perfevent.InheritedAttrs). Without, a live task reads as not
+	// Valid: the kernel tells its counts at its end.
+	Pulse time.Duration
 }
 
 // Follower follows targets and every task they create by kernel
@@ -84,20 +89,28 @@ func New(opt Options) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Follower{opt: opt, attrs: perfevent.InheritedAttrs(opt.Specs), cpus: cpus,
+	if perfevent.Sampled(opt.Specs) {
+		opt.Pulse = 0 // the samples are the pulse
+	}
+	f := &Follower{opt: opt, attrs: perfevent.InheritedAttrs(opt.Specs, uint64(opt.Pulse)), cpus: cpus,
 		sampled: perfevent.Sampled(opt.Specs), drainReq: make(chan chan struct{}, 1), done: make(chan struct{})}
 	ringBytes := (1 << opt.RingOrder) * os.Getpagesize()
+	if opt.Pulse > 0 {
+		f.names = append(f.names, "task-clock (pulse)")
+	}
+	for i := range opt.Specs {
+		f.names = append(f.names, opt.Specs[i].Name)
+	}
 	for i := range f.attrs {
 		// Wake the reader at half a ring; it reads every ring every
 		// tick anyway.
 		f.attrs[i].Bits |= unix.PerfBitWatermark
 		f.attrs[i].Wakeup = uint32(ringBytes / 2)
-		f.names = append(f.names, opt.Specs[i].Name)
 	}
 	if f.format, err = perfevent.NewRecordFormat(&f.attrs[0]); err != nil {
 		return nil, err
 	}
-	f.format.ReadFormat = perfevent.InheritReadFormat
+	f.format.ReadFormat = f.attrs[0].Read_format
 	f.tb = newTable(len(opt.Specs), len(cpus), opt.Sink, opt.Events)
 	f.sideBand, _ = opt.Samples.(profdev.SideBandSink)
 	if f.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
@@ -164,9 +177,13 @@ func (f *Follower) open(tg *target, tid int, enableOnExec bool) error {
 			f.ringBytes += int64(r.Size())
 		}
 	}
-	for _, g := range tg.groups {
+	first := 0
+	if f.opt.Pulse > 0 {
+		first = 1
+	}
+	for cpu, g := range tg.groups {
 		for j, id := range g.IDs {
-			f.tb.event[id] = eventRef{target: tg, spec: j}
+			f.tb.event[id] = eventRef{target: tg, spec: j - first, cpu: cpu}
 		}
 	}
 	f.opened.Add(int64(len(tg.groups)))
@@ -396,14 +413,21 @@ func (f *Follower) Stats() runstats.Devices {
 		RingBytesPeak: f.ringBytes, BadRecords: f.bad.Load()}
 }
 
-// Read returns a Counts for every live task, not Valid: the kernel
-// gives a task's counts at its end only.
+// Read returns a Counts for every live task: with a pulse, its counts as
+// of its last pulse on each CPU; without, or before its first pulse, not
+// Valid (the kernel gives a task's counts at its end only).
 func (f *Follower) Read(dst []profdev.Counts) []profdev.Counts {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	n := len(f.opt.Specs)
 	dst = dst[:0]
 	for _, t := range f.tb.tasks {
-		dst = append(dst, profdev.Counts{ID: t.id, Task: t.Task, Comm: t.proc.comm})
+		c := profdev.Counts{ID: t.id, Task: t.Task, Comm: t.proc.comm}
+		if f.opt.Pulse > 0 && t.live != nil {
+			c.Valid, c.Values = true, make([]perfevent.Value, n)
+			t.liveValues(c.Values)
+		}
+		dst = append(dst, c)
 	}
 	return dst
 }
@@ -543,7 +567,7 @@ func (f *Follower) handle(rec *perfevent.Record) {
 	case unix.PERF_RECORD_EXIT:
 		tb.exit(rec.Task.TID)
 	case unix.PERF_RECORD_READ:
-		tb.read(&rec.Read)
+		tb.read(&rec.Read, rec.SampleID.ID)
 	case unix.PERF_RECORD_COMM:
 		if rec.Misc&perfevent.MiscCommExec != 0 {
 			tb.exec(rec.Comm.PID, rec.Comm.TID, string(rec.Comm.Name))
@@ -556,6 +580,10 @@ func (f *Follower) handle(rec *perfevent.Record) {
 			f.sideBand.Mmap(t.Task, &rec.Mmap2)
 		}
 	case unix.PERF_RECORD_SAMPLE:
+		if f.opt.Pulse > 0 {
+			tb.pulse(rec.Sample.TID, &rec.Sample.Read)
+			return
+		}
 		t := tb.tasks[rec.Sample.TID]
 		ref, ok := tb.event[rec.Sample.ID]
 		if t == nil || !ok || f.opt.Samples == nil {

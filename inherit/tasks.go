@@ -22,7 +22,8 @@ type TaskEvents interface {
 // it belongs to, and what its inherited events counted once it ended. It
 // is the reader goroutine's, under Follower.mu.
 type table struct {
-	specs  int                 // events per group
+	specs  int // events per group (the pulse aside)
+	cpus   int
 	expect int                 // READ records an inherited task writes at its end: specs x CPUs
 	event  map[uint64]eventRef // the id of each event opened -> its target and index
 	tasks  map[int]*task       // live tasks by TID
@@ -35,10 +36,12 @@ type table struct {
 	incomplete               int // tasks that ended with READ records missing (a full ring)
 }
 
-// eventRef names one event a Follower opened: on which target, which spec.
+// eventRef names one event a Follower opened: on which target, which
+// spec (-1: the pulse), on which CPU (its index in the Follower's list).
 type eventRef struct {
 	target *target
 	spec   int
+	cpu    int
 }
 
 // target is a task the Follower opened its groups on (the launched
@@ -83,13 +86,16 @@ type task struct {
 	from   *target // whose events it counts with (itself, for a target)
 	own    *target // set for a target
 	values []perfevent.Value
+	// live is the task's counts on each CPU as of its last pulse sample
+	// there, by CPU index then spec; nil before its first.
+	live   [][]perfevent.Value
 	reads  int  // READ records received
 	exited bool // its PERF_RECORD_EXIT came
 	status *unix.WaitStatus
 }
 
 func newTable(specs, cpus int, sink profdev.Sink, events TaskEvents) *table {
-	return &table{specs: specs, expect: specs * cpus, event: map[uint64]eventRef{},
+	return &table{specs: specs, cpus: cpus, expect: specs * cpus, event: map[uint64]eventRef{},
 		tasks: map[int]*task{}, procs: map[int]*proc{}, sink: sink, events: events}
 }
 
@@ -208,14 +214,21 @@ func (tb *table) exit(tid int) {
 	}
 }
 
-// read adds a READ record's counts to its task.
-func (tb *table) read(r *perfevent.ReadRecord) {
+// read adds a READ record's counts to its task. The record is event
+// id's (its sample_id), which a group's record may hold with others: only
+// its own value is taken (0: the first).
+func (tb *table) read(r *perfevent.ReadRecord, id uint64) {
 	if len(r.Values.Values) == 0 {
 		return
 	}
 	v := r.Values.Values[0]
+	for _, w := range r.Values.Values {
+		if id != 0 && w.ID == id {
+			v = w
+		}
+	}
 	ref, ok := tb.event[v.ID]
-	if !ok {
+	if !ok || ref.spec < 0 {
 		return
 	}
 	ref.target.ended[v.ID] += v.Value
@@ -232,6 +245,41 @@ func (tb *table) read(r *perfevent.ReadRecord) {
 	val.Running += r.Values.TimeRunning
 	t.reads++
 	tb.complete(t)
+}
+
+// pulse records a pulse sample: the counts of task tid on one CPU, as of
+// now.
+func (tb *table) pulse(tid int, r *perfevent.SampleRead) {
+	t := tb.tasks[tid]
+	if t == nil {
+		return
+	}
+	for _, v := range r.Values {
+		ref, ok := tb.event[v.ID]
+		if !ok || ref.spec < 0 {
+			continue
+		}
+		if t.live == nil {
+			t.live = make([][]perfevent.Value, tb.cpus)
+		}
+		if t.live[ref.cpu] == nil {
+			t.live[ref.cpu] = make([]perfevent.Value, tb.specs)
+		}
+		t.live[ref.cpu][ref.spec] = perfevent.Value{Raw: v.Value, Enabled: r.TimeRunning, Running: r.TimeRunning}
+	}
+}
+
+// liveValues sums t's pulse readings over the CPUs into dst: its counts
+// as of its last pulse on each (zero where it had none).
+func (t *task) liveValues(dst []perfevent.Value) {
+	clear(dst)
+	for _, cpu := range t.live {
+		for i, v := range cpu {
+			dst[i].Raw += v.Raw
+			dst[i].Enabled += v.Enabled
+			dst[i].Running += v.Running
+		}
+	}
 }
 
 // complete ends t if its end and all its READ records came.
@@ -286,6 +334,12 @@ func (tb *table) finish() {
 			rest = append(rest, t)
 		}
 	}
+	// Decided before the others end: a task alive, or ended with READ
+	// records missing, holds counts of the target's reads.
+	separable := map[*target]bool{}
+	for _, t := range targets {
+		separable[t.own] = t.own.live == 0
+	}
 	for _, t := range rest {
 		if t.exited {
 			tb.incomplete++
@@ -294,15 +348,19 @@ func (tb *table) finish() {
 	}
 	for _, t := range targets {
 		tg := t.own
-		valid := tg.live == 0
+		valid := separable[tg]
 		for _, g := range tg.groups {
 			for i, id := range g.IDs {
+				spec := tb.event[id].spec
+				if spec < 0 {
+					continue // the pulse
+				}
 				v, err := g.Read(i)
 				if err != nil {
 					valid = false
 					continue
 				}
-				val := &t.values[i]
+				val := &t.values[spec]
 				val.Raw += v.Raw - min(v.Raw, tg.ended[id])
 				val.Enabled += v.Running
 				val.Running += v.Running

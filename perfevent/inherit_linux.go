@@ -26,22 +26,47 @@ const inheritSampleTypes = unix.PERF_SAMPLE_IDENTIFIER | unix.PERF_SAMPLE_TID | 
 // the task records (PERF_RECORD_FORK, EXIT, COMM with the exec flag) that
 // tell a follower the tree; every record carries its sample_id. A
 // counting spec is given the sample_type of that trailer only.
-func InheritedAttrs(specs []Spec) []unix.PerfEventAttr {
-	attrs := make([]unix.PerfEventAttr, len(specs))
+//
+// With a pulse (counting specs only), the first attr is the pulse, the
+// group's leader: a task-clock, not inherited-stat, that samples every
+// pulse ns of a task's CPU time, each sample carrying the task's own
+// counts of the group on that CPU (PERF_SAMPLE_READ, which Linux 6.12
+// and later allow with inherit: a copy's counts, not its parent's sum).
+// Every event then reads as a group (PERF_FORMAT_GROUP), so that one
+// record format decodes the ring.
+func InheritedAttrs(specs []Spec, pulse uint64) []unix.PerfEventAttr {
+	var attrs []unix.PerfEventAttr
+	readFormat := uint64(InheritReadFormat)
+	if pulse > 0 {
+		readFormat |= unix.PERF_FORMAT_GROUP
+		// It counts the modes the first event counts: a user may count
+		// only user time (perf_event_paranoid 2).
+		attrs = append(attrs, unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_TASK_CLOCK,
+			Sample: pulse, Sample_type: inheritSampleTypes | unix.PERF_SAMPLE_READ,
+			Bits: specs[0].Attr.Bits & excludeMask})
+	}
 	for i := range specs {
-		a := specs[i].Attr
+		attrs = append(attrs, specs[i].Attr)
+	}
+	for i := range attrs {
+		a := &attrs[i]
 		a.Size = attrSize
-		a.Read_format = InheritReadFormat
+		a.Read_format = readFormat
 		a.Bits &^= bitsSetByOpen
 		a.Bits |= unix.PerfBitInherit | unix.PerfBitInheritStat | unix.PerfBitSampleIDAll | unix.PerfBitUseClockID
 		a.Clockid = unix.CLOCK_MONOTONIC
 		if a.Sample == 0 {
 			a.Sample_type = inheritSampleTypes
+			if pulse > 0 {
+				a.Sample_type |= unix.PERF_SAMPLE_READ
+			}
 		}
 		if i == 0 {
 			a.Bits |= unix.PerfBitTask | unix.PerfBitComm | unix.PerfBitCommExec
 		}
-		attrs[i] = a
+		if i == 0 && pulse > 0 {
+			a.Bits &^= unix.PerfBitInheritStat
+		}
 	}
 	return attrs
 }
@@ -123,16 +148,26 @@ func OpenInherited(attrs []unix.PerfEventAttr, names []string, tid, cpu, output,
 // Read reads event i: its count in its task and every task that inherited
 // it (live ones read now, ended ones as they ended), with its times.
 func (g *Inherited) Read(i int) (Value, error) {
-	var b [32]byte // value, time_enabled, time_running, id
-	n, err := unix.Read(g.FDs[i], b[:])
+	// value, time_enabled, time_running, id; or, as a group: nr,
+	// time_enabled, time_running, then value and id for each event.
+	b := make([]byte, 24+16*len(g.FDs))
+	n, err := unix.Read(g.FDs[i], b)
 	switch {
 	case err != nil:
 		return Value{}, fmt.Errorf("read inherited counter: %w", err)
-	case n != len(b):
-		return Value{}, errBadLayout
+	case n == 32:
+		return Value{Raw: binary.NativeEndian.Uint64(b[:]), Enabled: binary.NativeEndian.Uint64(b[8:]),
+			Running: binary.NativeEndian.Uint64(b[16:])}, nil
+	case n == len(b):
+		v := Value{Enabled: binary.NativeEndian.Uint64(b[8:]), Running: binary.NativeEndian.Uint64(b[16:])}
+		for j := range g.FDs {
+			if binary.NativeEndian.Uint64(b[24+16*j+8:]) == g.IDs[i] {
+				v.Raw = binary.NativeEndian.Uint64(b[24+16*j:])
+				return v, nil
+			}
+		}
 	}
-	return Value{Raw: binary.NativeEndian.Uint64(b[:]), Enabled: binary.NativeEndian.Uint64(b[8:]),
-		Running: binary.NativeEndian.Uint64(b[16:])}, nil
+	return Value{}, errBadLayout
 }
 
 // Close closes the group's fds (a mapped ring stays mapped until unmapped).

@@ -229,6 +229,9 @@ func recNorm(r Record) Record {
 	if len(r.Sample.Raw) == 0 {
 		r.Sample.Raw = nil
 	}
+	if len(r.Read.Values.Values) == 0 {
+		r.Read.Values.Values = nil
+	}
 	if len(r.Comm.Name) == 0 {
 		r.Comm.Name = nil
 	}
@@ -1418,4 +1421,41 @@ func recWriteSeedFiles(t *testing.T, f *RecordFormat, seeds map[string][]byte) {
 		}
 	}
 	t.Logf("wrote %d seeds to %s", len(seeds), dir)
+}
+
+// TestDecodeReadRecord: a PERF_RECORD_READ (inherit_stat) in the layout
+// the inherit follower asks for, with and without a group, its trailer
+// decoded, and a body that the read_format does not fill refused.
+func TestDecodeReadRecord(t *testing.T) {
+	st := uint64(unix.PERF_SAMPLE_IDENTIFIER | unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_TIME | unix.PERF_SAMPLE_CPU)
+	id := SampleID{PID: 7, TID: 8, Time: 99, ID: 42, CPU: 1}
+	f := RecordFormat{SampleType: st, ReadFormat: InheritReadFormat, SampleIDAll: true}
+	raw := recB(unix.PERF_RECORD_READ, 0).pair(7, 8).u64(1234).u64(500).u64(400).u64(42).sampleID(st, id).done()
+	var r Record
+	if err := DecodeRecord(raw, &f, &r); err != nil {
+		t.Fatal(err)
+	}
+	want := ReadRecord{PID: 7, TID: 8, Values: SampleRead{TimeEnabled: 500, TimeRunning: 400, Values: []ReadValue{{Value: 1234, ID: 42}}}}
+	if r.Type != unix.PERF_RECORD_READ || !reflect.DeepEqual(r.Read, want) || r.SampleID != id {
+		t.Errorf("decoded %+v %+v, want %+v %+v", r.Read, r.SampleID, want, id)
+	}
+
+	g := f
+	g.ReadFormat |= unix.PERF_FORMAT_GROUP
+	raw = recB(unix.PERF_RECORD_READ, 0).pair(7, 8).u64(2).u64(500).u64(400).u64(1).u64(42).u64(2).u64(43).sampleID(st, id).done()
+	if err := DecodeRecord(raw, &g, &r); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.Read.Values.Values; len(v) != 2 || v[0] != (ReadValue{Value: 1, ID: 42}) || v[1] != (ReadValue{Value: 2, ID: 43}) {
+		t.Errorf("group: values %+v", v)
+	}
+
+	short := recB(unix.PERF_RECORD_READ, 0).pair(7, 8).u64(1234).u64(500).sampleID(st, id).done()
+	if err := DecodeRecord(short, &f, &r); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("a READ record shorter than its read_format: %v, want ErrBadRecord", err)
+	}
+	long := recB(unix.PERF_RECORD_READ, 0).pair(7, 8).u64(1234).u64(500).u64(400).u64(42).u64(0).sampleID(st, id).done()
+	if err := DecodeRecord(long, &f, &r); !errors.Is(err, ErrBadRecord) {
+		t.Errorf("a READ record longer than its read_format: %v, want ErrBadRecord", err)
+	}
 }

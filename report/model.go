@@ -76,6 +76,7 @@ type row struct {
 	exited     bool // its leader was reaped; status is valid
 	status     unix.WaitStatus
 	letGo      bool // a task of it ended alive (detached, or the run ended)
+	unknown    bool // a task of it ended with counts that could not be read
 	isEnded    bool // in m.ended, waiting to be folded
 	processes  int  // the processes (or threads) it holds: 1, or more when folded
 
@@ -169,6 +170,8 @@ func (m *Model) Ended(f profdev.Final) {
 	}
 	if f.Valid {
 		add(r.done, f.Values)
+	} else {
+		r.unknown = true
 	}
 	if r.live > 0 {
 		r.live--
@@ -334,6 +337,11 @@ type Row struct {
 	// report that showed the row (the whole count the first time).
 	Values []perfevent.Value
 	Delta  []uint64
+	// Unknown says that the counts of a task of the row could not be
+	// read (the inherit follower has none for a task alive at the end of
+	// an attach, or alive between its pulses): Values hold the others'
+	// only, and are shown as "—".
+	Unknown bool
 }
 
 // Report is one report of a Model.
@@ -358,7 +366,7 @@ func (m *Model) Report(read func([]profdev.Counts) []profdev.Counts, final bool)
 	live := m.readLive(read, m.scratch)
 	defer m.mu.Unlock()
 	m.scratch = live
-	cur, running := m.liveCounts(live)
+	cur, running, unknown := m.liveCounts(live)
 	// A ByComm report always covers the whole run.
 	all := final || m.opt.ByComm
 	var shown []*row
@@ -388,6 +396,7 @@ func (m *Model) Report(read func([]profdev.Counts) []profdev.Counts, final bool)
 	} else {
 		for _, r := range m.treeOrder(shown) {
 			row := m.makeRow(r, values(r), running[r] || r.live > 0)
+			row.Unknown = row.Unknown || unknown[r]
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
@@ -420,20 +429,26 @@ func (m *Model) readLive(read func([]profdev.Counts) []profdev.Counts, scratch [
 	return live
 }
 
-// liveCounts returns the live counts of each row, and which rows have a
-// live device, from what readLive read; a device that ended while it was
-// read is counted by its Final. Precondition: m.mu held, after readLive.
-func (m *Model) liveCounts(live []profdev.Counts) (cur map[*row][]perfevent.Value, running map[*row]bool) {
+// liveCounts returns the live counts of each row, which rows have a live
+// device, and which a live device that could not be read, from what
+// readLive read; a device that ended while it was read is counted by its
+// Final. Precondition: m.mu held, after readLive.
+func (m *Model) liveCounts(live []profdev.Counts) (cur map[*row][]perfevent.Value, running, unknown map[*row]bool) {
 	cur = map[*row][]perfevent.Value{}
 	running = map[*row]bool{}
+	unknown = map[*row]bool{}
 	for i := range live {
 		c := &live[i]
-		if _, gone := m.recent[c.ID]; gone || !c.Valid {
+		if _, gone := m.recent[c.ID]; gone {
 			continue
 		}
 		r := m.devRow[c.ID]
 		if r == nil {
 			continue // not started: never Valid (see profdev.Set.Read)
+		}
+		if !c.Valid {
+			unknown[r] = true
+			continue
 		}
 		v := cur[r]
 		if v == nil {
@@ -447,7 +462,7 @@ func (m *Model) liveCounts(live []profdev.Counts) (cur map[*row][]perfevent.Valu
 		}
 	}
 	m.recent = nil
-	return cur, running
+	return cur, running, unknown
 }
 
 // SnapshotRow is a row's counts over the whole run so far: those of its
@@ -470,7 +485,7 @@ func (m *Model) Snapshot(read func([]profdev.Counts) []profdev.Counts) []Snapsho
 	defer m.readMu.Unlock()
 	live := m.readLive(read, nil)
 	defer m.mu.Unlock()
-	cur, running := m.liveCounts(live)
+	cur, running, _ := m.liveCounts(live)
 	out := make([]SnapshotRow, 0, len(m.rows)+len(m.folded))
 	snap := func(r *row) {
 		v := make([]perfevent.Value, m.n)
@@ -498,7 +513,7 @@ func (m *Model) Snapshot(read func([]profdev.Counts) []profdev.Counts) []Snapsho
 func (m *Model) makeRow(r *row, v []perfevent.Value, running bool) Row {
 	out := Row{PID: r.pid, PPID: r.ppid, TID: r.tid, Comm: r.comm, Processes: r.processes,
 		Threads: m.opt.PerThread && (r.fold != nil && r.fold.threads || r.fold == nil && r.tid != r.pid),
-		Depth:   r.depth, Values: v}
+		Depth:   r.depth, Values: v, Unknown: r.unknown}
 	switch {
 	case r.fold != nil:
 		out.PID, out.TID, out.State = 0, 0, Folded

@@ -69,6 +69,11 @@ func (s *Session) buildInherit(specs []perfevent.Spec, sink profdev.Sink) error 
 	if c.Verbose {
 		opt.Log = s.stderr
 	}
+	if c.Interval > 0 || c.Listen != "" || c.Daemon {
+		// Live counts for the interval reports and the metrics: each
+		// task's as of its last tenth of an interval of CPU time.
+		opt.Pulse = min(max(c.Interval/10, 10*time.Millisecond), 100*time.Millisecond)
+	}
 	f, err := inherit.New(opt)
 	if err != nil {
 		return err

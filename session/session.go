@@ -271,6 +271,8 @@ func (s *Session) report(final bool) {
 	if !final && s.cfg.Top {
 		s.obs.ReadRingsNow() // at a watermark, they may hold samples of this interval
 		s.out.Table(func(w io.Writer) { s.profiles.WriteTop(w, topN) })
+	} else if !final && s.inh != nil {
+		s.inh.ReadRingsNow() // the pulses and the ends of this interval
 	}
 	if s.pdir != nil {
 		s.cutProfile(time.Now())

@@ -40,7 +40,7 @@ func countsRecord(names []string, rw *report.Row, final bool) record {
 	}
 	exited := rw.State != report.Running && rw.State != report.Detached
 	r := record{Type: "counts", PID: rw.PID, PPID: rw.PPID, TID: rw.TID, Comm: rw.Comm,
-		Exited: &exited, Final: &final, Events: ev}
+		Exited: &exited, Final: &final, Events: ev, Unknown: rw.Unknown}
 	if rw.State == report.Folded || rw.PID == 0 {
 		// A folded row, or a row per command name: how many processes
 		// (or threads) it holds.
@@ -87,7 +87,11 @@ func writeTable(w io.Writer, names []string, units []perfevent.Unit, rep report.
 			fmt.Fprintf(w, "%8s %8d  %-24s", rowID(rw, rep.PerThread), rw.PPID, truncate(rowComm(rw), 24))
 		}
 		for j, v := range rw.Values {
-			fmt.Fprintf(w, " %*s", colWidth(names[j], units[j]), formatValue(units[j], v))
+			s := formatValue(units[j], v)
+			if rw.Unknown {
+				s = "—" // not all of its counts could be read: no guess
+			}
+			fmt.Fprintf(w, " %*s", colWidth(names[j], units[j]), s)
 		}
 		fmt.Fprintf(w, "  %s\n", status(rw))
 	}

@@ -24,6 +24,7 @@ type record struct {
 	Signal    *int        `json:"signal,omitempty"`
 	Processes int         `json:"processes,omitempty"`
 	Folded    bool        `json:"folded,omitempty"`
+	Unknown   bool        `json:"unknown,omitempty"` // counts of a task of the row could not be read: events hold the others
 	Exited    *bool       `json:"exited,omitempty"`
 	Final     *bool       `json:"final,omitempty"`
 	Events    *jsonEvents `json:"events,omitempty"`

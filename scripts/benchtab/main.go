@@ -36,22 +36,25 @@ import (
 var nan = math.NaN()
 
 type config struct {
-	rounds     int
-	ctxRounds  int // rounds that also run the context tools (strace, perf stat)
-	quick      bool
-	root       string
-	shared     string
-	benchDir   string
-	perfprof   string
-	baseline   string // -baseline: the "old" perfprof of the A/B, or ""
-	strace     string
-	perf       string
-	tracepoint bool
-	timeout    time.Duration
-	storm      stormConfig
-	sampling   samplingConfig
-	notes      []string
-	harnessErr []string
+	rounds    int
+	ctxRounds int // rounds that also run the context tools (strace, perf stat)
+	quick     bool
+	root      string
+	shared    string
+	benchDir  string
+	perfprof  string
+	baseline  string // -baseline: the "old" perfprof of the A/B, or ""
+	// -inherit-only runs the inherit section (4d) alone; -no-inherit
+	// leaves it out.
+	inheritOnly, noInherit bool
+	strace                 string
+	perf                   string
+	tracepoint             bool
+	timeout                time.Duration
+	storm                  stormConfig
+	sampling               samplingConfig
+	notes                  []string
+	harnessErr             []string
 }
 
 func (c *config) bin(name string) string { return filepath.Join(c.benchDir, name) }
@@ -217,6 +220,8 @@ func main() {
 	flag.BoolVar(&cfg.storm.only, "storm-only", false, "run the storm benchmark alone (with -storm N), none of the other sections")
 	flag.BoolVar(&cfg.sampling.only, "sampling-only", false, "run the sampling section (4c) alone, none of sections 1 to 4 (with -storm N, the storm too)")
 	flag.BoolVar(&cfg.sampling.skip, "no-sampling", false, "leave out the sampling section (4c)")
+	flag.BoolVar(&cfg.inheritOnly, "inherit-only", false, "run the inherit section (4d) alone")
+	flag.BoolVar(&cfg.noInherit, "no-inherit", false, "leave out the inherit section (4d)")
 	flag.Parse()
 	roundsSet := false
 	flag.Visit(func(f *flag.Flag) { roundsSet = roundsSet || f.Name == "rounds" })
@@ -261,7 +266,10 @@ func main() {
 	var cpu []*cpuRow
 	var hold []*holdResult
 	var idle *idleResult
-	if cfg.runsMain() {
+	if cfg.inheritOnly {
+		cfg.storm.only, cfg.sampling.skip = false, true
+	}
+	if cfg.runsMain() && !cfg.inheritOnly {
 		ab := cfg.baseline != ""
 		if cfg.quick {
 			wls = []*workload{
@@ -289,6 +297,10 @@ func main() {
 	if cfg.runsSampling() {
 		samp = runSampling(cfg)
 	}
+	var inh []*workload
+	if cfg.inheritOnly || (!cfg.noInherit && !cfg.storm.only && !cfg.sampling.only) {
+		inh = runInherit(cfg)
+	}
 	load1 := loadavg() // the storm loads the machine by design: not counted
 	var storms []*stormResult
 	if cfg.storm.procs > 0 {
@@ -300,7 +312,7 @@ func main() {
 
 	rep := &report{cfg: cfg}
 	rep.header(os.Args[1:], start, load0, load1)
-	if cfg.runsMain() {
+	if cfg.runsMain() && !cfg.inheritOnly {
 		rep.mainTable(wls)
 		if cfg.baseline != "" {
 			rep.abTable(wls)
@@ -315,7 +327,10 @@ func main() {
 	if samp != nil {
 		rep.sampling(samp)
 	}
-	if cfg.runsMain() {
+	if inh != nil {
+		rep.inherit(inh)
+	}
+	if cfg.runsMain() && !cfg.inheritOnly {
 		rep.rawMedians(wls)
 	}
 	rep.finish(time.Since(start))
