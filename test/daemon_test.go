@@ -409,3 +409,56 @@ func TestDaemonCgroup(t *testing.T) {
 		t.Errorf("the second process after the daemon: tracer %d, want none", tr)
 	}
 }
+
+// TestDaemonCgroupInherit: TestDaemonCgroup with the inherit follower: the
+// cgroup's process and the one that enters it after a restart are
+// followed, their children counted, and nothing traces them.
+func TestDaemonCgroupInherit(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	cg := testenv.Cgroup(t)
+	first := forkingTarget(t)
+	intoCgroup(t, cg, first)
+	dir := t.TempDir()
+	rep, pidf := filepath.Join(dir, "pp.jsonl"), filepath.Join(dir, "pp.pid")
+	p, code := runPP(t, 20*time.Second, "--follow", "inherit", "--daemon", "--pidfile", pidf, "--cgroup", cg,
+		"--json", "-i", "200", "-o", rep, "-e", "task-clock")
+	if code != 0 {
+		t.Fatalf("perfprof --follow inherit --daemon --cgroup: exit status %d\n%s", code, p.stderr())
+	}
+	d := readPID(t, pidf)
+	t.Cleanup(func() { syscall.Kill(d, syscall.SIGKILL) })
+	childOf := func(parent int) func() bool {
+		return func() bool {
+			for _, r := range jsonLines(t, rep) {
+				if r["type"] == "counts" && r["ppid"] == float64(parent) && r["comm"] == "sleep" {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	mustWait(t, 10*time.Second, "no report of a child of the cgroup's process", childOf(first))
+	syscall.Kill(first, syscall.SIGKILL)
+	mustWait(t, 10*time.Second, "the cgroup is still populated", func() bool {
+		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.events"))
+		return strings.Contains(string(b), "populated 0")
+	})
+	time.Sleep(300 * time.Millisecond)
+	if gone(d) {
+		t.Fatalf("the daemon ended with its cgroup empty")
+	}
+	second := forkingTarget(t)
+	intoCgroup(t, cg, second)
+	mustWait(t, 10*time.Second, "no report of a child of the process that entered the cgroup", childOf(second))
+	for _, pid := range []int{second, d} {
+		if tr := tracerOf(pid); tr != 0 {
+			t.Errorf("process %d: tracer %d, want none", pid, tr)
+		}
+	}
+	syscall.Kill(d, syscall.SIGTERM)
+	mustWait(t, 20*time.Second, "the daemon still runs after SIGTERM", func() bool { return gone(d) })
+	if gone(second) {
+		t.Errorf("the second process ended with the daemon: an attached process is let go")
+	}
+}

@@ -120,12 +120,27 @@ scrape_configs:
 func TestPrometheus(t *testing.T) {
 	requires(t)
 	t.Parallel()
+	checkPrometheus(t)
+}
+
+// TestPrometheusInherit: the same with the inherit follower.
+func TestPrometheusInherit(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	checkPrometheus(t, "--follow", "inherit")
+}
+
+// checkPrometheus runs a daemon with --listen and the extra arguments on
+// a forking target, has a real Prometheus scrape it, and checks what it
+// got against the daemon's own reports.
+func checkPrometheus(t *testing.T, extra ...string) {
+	t.Helper()
 	dir := t.TempDir()
 	rep, pidf := filepath.Join(dir, "pp.jsonl"), filepath.Join(dir, "pp.pid")
 	target := forkingTarget(t)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	p, code := runPP(t, 20*time.Second, "--daemon", "--pidfile", pidf, "--listen", listen, "--by-comm", "--json",
-		"-i", "500", "-o", rep, "-e", "task-clock,page-faults", "-p", strconv.Itoa(target))
+	p, code := runPP(t, 20*time.Second, append(extra, "--daemon", "--pidfile", pidf, "--listen", listen, "--by-comm", "--json",
+		"-i", "500", "-o", rep, "-e", "task-clock,page-faults", "-p", strconv.Itoa(target))...)
 	if code != 0 {
 		t.Fatalf("perfprof --daemon --listen: exit status %d\n%s", code, p.stderr())
 	}
