@@ -61,9 +61,11 @@ type Follower struct {
 	targets  []*target
 	rings    []*perfevent.Ring // one per CPU, mapped on the first target's group
 	ringFDs  []int
+	keep     []*perfevent.Inherited // the groups of retired targets that own a ring
 	epfd     int
 	wake     int // an eventfd: Stop, the workload's end and ReadRingsNow write it
 	workload int
+	wtarget  *target // the workload's
 	status   unix.WaitStatus
 	reaped   atomic.Bool
 
@@ -79,6 +81,7 @@ type Follower struct {
 	ringBytes         int64
 	statsMu           sync.Mutex
 	tasks             runstats.Tasks
+	incomplete        int
 	sideBand          profdev.SideBandSink
 }
 
@@ -149,7 +152,7 @@ func onlineCPUs() ([]int, error) {
 // open opens the groups on task tid, one per CPU, and maps the rings if
 // they are not yet. Precondition: f.mu held.
 func (f *Follower) open(tg *target, tid int, enableOnExec bool) error {
-	anchor, err := perfevent.Anchor(tid)
+	anchor, err := perfevent.Anchor(tid, f.opt.Specs[0].Name)
 	if err != nil {
 		return err
 	}
@@ -208,6 +211,7 @@ func (f *Follower) Launch(path string, argv, env []string, _ follow.ArmFunc) (in
 			f.tb.end(tg.task, false, false)
 			return err
 		}
+		f.wtarget = tg
 		return nil
 	})
 	if err != nil {
@@ -282,17 +286,14 @@ func (f *Follower) Attach(id int, opt follow.AttachOptions, _ follow.ArmFunc) (f
 	return a, nil
 }
 
-// attachError says why the events could not be opened on target id.
+// attachError says why the events could not be opened on target id: it
+// is gone (an *follow.AttachError, as the tracer says it), or the open's
+// own error (a *perfevent.OpenError: not permitted, not supported...).
 func attachError(id int, err error) error {
-	cause := follow.CauseNotPermitted
 	if errors.Is(err, perfevent.ErrNoTask) {
-		cause = follow.CauseNoProcess
+		return &follow.AttachError{PID: id, Cause: follow.CauseNoProcess, Err: err}
 	}
-	var oe *perfevent.OpenError
-	if errors.As(err, &oe) && !errors.Is(err, perfevent.ErrPermission) && !errors.Is(err, perfevent.ErrNoTask) {
-		return err
-	}
-	return &follow.AttachError{PID: id, Cause: cause, Err: err}
+	return err
 }
 
 // attachTask opens the events on task tid of process pid, unless it is
@@ -413,6 +414,15 @@ func (f *Follower) Stats() runstats.Devices {
 		RingBytesPeak: f.ringBytes, BadRecords: f.bad.Load()}
 }
 
+// Lost returns the records the kernel dropped (a ring was full), and the
+// tasks that ended with READ records missing: their counts are unknown.
+// Their figures are final once the run is over.
+func (f *Follower) Lost() (records int64, tasks int) {
+	f.statsMu.Lock()
+	defer f.statsMu.Unlock()
+	return f.lost.Load(), f.incomplete
+}
+
 // Read returns a Counts for every live task: with a pulse, its counts as
 // of its last pulse on each CPU; without, or before its first pulse, not
 // Valid (the kernel gives a task's counts at its end only).
@@ -475,11 +485,15 @@ func (f *Follower) loop() {
 		case req = <-f.drainReq:
 		default:
 		}
-		gone := f.hungUp()
+		hup := f.hungUp()
 		horizon := monotonicNow()
 		f.readRings(&m)
 		f.mu.Lock()
 		f.handOn(&m, horizon)
+		for _, tg := range hup {
+			f.retire(tg)
+		}
+		gone := f.opened.Load() > 0 && len(f.targets) == 0
 		f.updateStats()
 		f.mu.Unlock()
 		if req != nil {
@@ -500,17 +514,14 @@ func (f *Follower) loop() {
 	f.end(&m)
 }
 
-// hungUp reports whether every target's events hung up: the target and
+// hungUp returns the targets whose events all hung up: the target and
 // every task that inherited them ended. Linux writes a copy's READ record
 // before it takes the copy off its event's list, and an event hangs up
 // when its task ended and the list is empty: their records are in the
-// rings.
-func (f *Follower) hungUp() bool {
+// rings, with times before now.
+func (f *Follower) hungUp() []*target {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.targets) == 0 {
-		return false
-	}
 	var fds []unix.PollFd
 	for _, tg := range f.targets {
 		for _, g := range tg.groups {
@@ -521,20 +532,61 @@ func (f *Follower) hungUp() bool {
 			}
 		}
 	}
-	if _, err := unix.Poll(fds, 0); err != nil {
-		return false
+	if len(fds) == 0 {
+		return nil
 	}
-	for _, p := range fds {
-		if p.Revents&unix.POLLHUP == 0 {
-			return false
+	if _, err := unix.Poll(fds, 0); err != nil {
+		return nil
+	}
+	var hup []*target
+	i := 0
+	for _, tg := range f.targets {
+		all := true
+		for _, g := range tg.groups {
+			for range g.FDs {
+				all = all && fds[i].Revents&unix.POLLHUP != 0
+				i++
+			}
+		}
+		if all {
+			hup = append(hup, tg)
 		}
 	}
-	return true
+	return hup
 }
 
-// readRings copies every ring's records into m.
+// retire ends a target whose events hung up (see hungUp), and closes them
+// unless a ring is mapped on them: the later targets' events write into
+// it. Precondition: f.mu held.
+func (f *Follower) retire(tg *target) {
+	if tg == f.wtarget {
+		if !f.reaped.Load() {
+			return // at a later round, with its status
+		}
+		ws := f.status
+		tg.task.status = &ws
+	}
+	f.tb.retire(tg)
+	f.targets = slices.DeleteFunc(f.targets, func(t *target) bool { return t == tg })
+	for _, g := range tg.groups {
+		if g.Ring != nil {
+			f.keep = append(f.keep, g)
+			g.Ring = nil // unmapped with f.rings
+		} else {
+			g.Close()
+		}
+	}
+	tg.groups = nil
+	tg.close()
+}
+
+// readRings copies every ring's records into m. Only the reader reads
+// the rings; Attach may map them meanwhile.
 func (f *Follower) readRings(m *merger) {
-	for _, r := range f.rings {
+	f.mu.Lock()
+	rings := slices.Clip(f.rings)
+	f.mu.Unlock()
+	for _, r := range rings {
 		if err := r.Drain(func(raw []byte) { m.add(raw, &f.format) }); err != nil {
 			f.bad.Add(1)
 		}
@@ -604,6 +656,7 @@ func (f *Follower) updateStats() {
 	f.live.Store(int64(len(tb.tasks)))
 	f.statsMu.Lock()
 	f.tasks = runstats.Tasks{Followed: tb.followed, Created: tb.created, Ended: tb.ended}
+	f.incomplete = tb.incomplete
 	f.statsMu.Unlock()
 }
 
@@ -614,9 +667,9 @@ func (f *Follower) end(m *merger) {
 	f.mu.Lock()
 	f.handOn(m, ^uint64(0))
 	if f.reaped.Load() {
-		if t := f.tb.tasks[f.workload]; t != nil && t.own != nil {
+		if tg := f.wtarget; tg != nil && f.tb.tasks[tg.task.TID] == tg.task {
 			ws := f.status
-			t.status = &ws
+			tg.task.status = &ws
 		}
 		f.result.Workload, f.result.HaveWorkload = f.status, true
 	}
@@ -625,6 +678,9 @@ func (f *Follower) end(m *merger) {
 	f.updateStats()
 	for _, tg := range f.targets {
 		tg.close()
+	}
+	for _, g := range f.keep {
+		g.Close()
 	}
 	for _, r := range f.rings {
 		r.Close()

@@ -347,25 +347,50 @@ func (tb *table) finish() {
 		tb.end(t, t.exited, false)
 	}
 	for _, t := range targets {
-		tg := t.own
-		valid := separable[tg]
-		for _, g := range tg.groups {
-			for i, id := range g.IDs {
-				spec := tb.event[id].spec
-				if spec < 0 {
-					continue // the pulse
-				}
-				v, err := g.Read(i)
-				if err != nil {
-					valid = false
-					continue
-				}
-				val := &t.values[spec]
-				val.Raw += v.Raw - min(v.Raw, tg.ended[id])
-				val.Enabled += v.Running
-				val.Running += v.Running
-			}
-		}
-		tb.end(t, t.exited, valid)
+		tb.endTarget(t.own, separable[t.own])
 	}
+}
+
+// retire ends target tg, whose events hung up: it and every task that
+// inherited them ended, and the READ records written before were handed
+// on. A task of it still in the table lost its READ records.
+func (tb *table) retire(tg *target) {
+	separable := true
+	for _, t := range tb.tasks {
+		if t.from == tg && t.own == nil {
+			separable = false // its counts are in the target's reads
+			tb.incomplete++
+			tb.end(t, true, false)
+		}
+	}
+	tb.endTarget(tg, separable)
+}
+
+// endTarget ends target tg's task, with its own counts (its groups'
+// reads less the READ records of the tasks that inherited them) if
+// separable, reading its groups.
+func (tb *table) endTarget(tg *target, separable bool) {
+	t := tg.task
+	if tb.tasks[t.TID] != t {
+		return // ended already
+	}
+	valid := separable
+	for _, g := range tg.groups {
+		for i, id := range g.IDs {
+			spec := tb.event[id].spec
+			if spec < 0 {
+				continue // the pulse
+			}
+			v, err := g.Read(i)
+			if err != nil {
+				valid = false
+				continue
+			}
+			val := &t.values[spec]
+			val.Raw += v.Raw - min(v.Raw, tg.ended[id])
+			val.Enabled += v.Running
+			val.Running += v.Running
+		}
+	}
+	tb.end(t, t.exited, valid)
 }

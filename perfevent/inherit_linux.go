@@ -193,12 +193,14 @@ func (g *Inherited) Close() error {
 // was opened with hang up at the child's). One event not inherited makes
 // the children's contexts their own. Between a child and its own
 // children, all of them copies, the swap changes nothing that matters.
-func Anchor(tid int) (int, error) {
+// event names the run's first event: an error is the open's of the
+// events on tid, as the user knows them.
+func Anchor(tid int, event string) (int, error) {
 	a := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY, Size: attrSize,
 		Bits: unix.PerfBitDisabled | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv}
 	fd, err := perfEventOpen(&a, tid, -1, -1)
 	if err != nil {
-		return -1, openFailed("dummy", tid, "perf_event_open", err)
+		return -1, openFailed(event, tid, "perf_event_open", err)
 	}
 	return fd, nil
 }

@@ -299,6 +299,11 @@ func (s *Session) finish(res follow.Result) Result {
 	if d.Late > 0 {
 		s.rep.Warn(&OutOfOrder{Late: d.Late, Early: d.Early})
 	}
+	if s.inh != nil {
+		if records, tasks := s.inh.Lost(); records > 0 && (tasks > 0 || s.samples == nil) {
+			s.rep.Warn(&CountsLost{Records: records, Tasks: tasks})
+		}
+	}
 	if d.RingFailures > 0 {
 		s.rep.Warn(&WithoutDevices{Tasks: d.RingFailures, Rings: true, Err: d.FirstRingErr})
 	}

@@ -103,6 +103,7 @@ func TestInheritThreadTree(t *testing.T) {
 // before the ptrace follower's counters open).
 func TestInheritMatchesPtrace(t *testing.T) {
 	requires(t)
+	build := makeProject(t)
 	for _, tc := range []struct {
 		name, script string
 		perThread    bool
@@ -113,6 +114,8 @@ func TestInheritMatchesPtrace(t *testing.T) {
 		{"Clone3", workload("clone3") + "; true", true},
 		{"ExecFromThread", workload("execthread") + " 20", false},
 		{"ZombieLeader", workload("zombieleader") + " 100", true},
+		// make and gcc: programs nobody here wrote, two jobs at once.
+		{"MakeJ2", "make -s -B -j2 -C " + build, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requires(t)
@@ -153,6 +156,29 @@ func TestInheritMatchesPtrace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// makeProject writes a small C project: four files, each compiled by
+// make's rule with gcc, and linked.
+func makeProject(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("no gcc here (make setup installs it)")
+	}
+	dir := t.TempDir()
+	files := map[string]string{
+		"Makefile": "prog: a.o b.o c.o d.o\n\tgcc -o $@ $^\n%.o: %.c\n\tgcc -O2 -c -o $@ $<\n",
+		"a.c":      "int b(int); int c(int); int d(int); int main(void) { return b(1) + c(2) + d(3) - 6; }\n",
+		"b.c":      "int b(int x) { return x; }\n",
+		"c.c":      "int c(int x) { return x; }\n",
+		"d.c":      "int d(int x) { return x; }\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(dir+"/"+name, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func equalCounts(a, b map[string]int) bool {

@@ -249,8 +249,8 @@ func checkSampling(c *config, raw rawFlags, killAfterSet bool) error {
 		return usagef("-m %d: the ring's pages must be a power of two", c.RingPages)
 	case c.Watermark < 0 || c.Watermark > perfevent.MaxWatermark:
 		return usagef("--watermark %d: a percentage of the ring, 1 to %d", c.Watermark, perfevent.MaxWatermark)
-	case !c.Sampling() && (c.CallGraph || c.RingPages > 0 || c.Watermark > 0 || c.Order):
-		return usagef("-g, -m, --watermark and --order are for sampling: give -F HZ or -c N")
+	case !c.Sampling() && (c.CallGraph || c.RingPages > 0 && !c.Inherit() || c.Watermark > 0 || c.Order):
+		return usagef("-g, -m, --watermark and --order are for sampling (-m also for --follow inherit's rings): give -F HZ or -c N")
 	case !c.Sampling() && c.Profiles():
 		return usagef("--pprof, --pprof-dir, --folded and --top profile samples: give -F HZ or -c N (and -g for call stacks)")
 	case c.Sampling() && c.NoFollow:

@@ -82,6 +82,7 @@ func warning(w error) string {
 		sk   *session.Skipped
 		ka   *session.KillAfter
 		lost *session.LostRecords
+		cl   *session.CountsLost
 		ooo  *session.OutOfOrder
 		wd   *session.WithoutDevices
 		ce   *session.CgroupError
@@ -100,6 +101,9 @@ func warning(w error) string {
 		return fmt.Sprintf("the workload was still running %v after %v: killing it (--kill-after)", ka.After, unix.SignalName(ka.Signal))
 	case errors.As(w, &lost):
 		return fmt.Sprintf("%d records lost so far: the rings were full (a larger -m, or a longer period)", lost.Total)
+	case errors.As(w, &cl):
+		return fmt.Sprintf("%d records lost: the rings were full, and %d %s with them (shown as —); give -m a larger power of two",
+			cl.Records, cl.Tasks, pl(cl.Tasks, "task's counts", "tasks' counts"))
 	case errors.As(w, &ooo):
 		why := fmt.Sprintf("the kernel wrote them more than %d ms after their time", profdev.OrderWindow/1_000_000)
 		if ooo.Early > 0 {

@@ -217,6 +217,7 @@ func main() {
 	flag.IntVar(&cfg.storm.alive, "storm-alive", 200, "storm: at most this many tasks alive at once (half processes, half threads)")
 	flag.IntVar(&cfg.storm.lifeMS, "storm-life", 5, "storm: how long each task lives, in ms")
 	flag.DurationVar(&cfg.storm.timeout, "storm-timeout", 30*time.Minute, "storm: limit for one storm run")
+	flag.StringVar(&cfg.storm.follow, "storm-follow", "ptrace", "storm: perfprof's --follow (ptrace or inherit)")
 	flag.BoolVar(&cfg.storm.only, "storm-only", false, "run the storm benchmark alone (with -storm N), none of the other sections")
 	flag.BoolVar(&cfg.sampling.only, "sampling-only", false, "run the sampling section (4c) alone, none of sections 1 to 4 (with -storm N, the storm too)")
 	flag.BoolVar(&cfg.sampling.skip, "no-sampling", false, "leave out the sampling section (4c)")

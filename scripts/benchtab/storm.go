@@ -31,7 +31,8 @@ type stormConfig struct {
 	alive   int // -storm-alive: tasks alive at once, half of each kind
 	lifeMS  int // -storm-life
 	timeout time.Duration
-	only    bool // -storm-only
+	only    bool   // -storm-only
+	follow  string // -storm-follow: perfprof's --follow
 }
 
 const (
@@ -256,7 +257,7 @@ func (res *stormResult) run(cfg *config) error {
 		return fmt.Errorf("no ready line from the storm in 10 s: %s", st.messages())
 	}
 
-	res.argv = []string{res.bin, "-p", strconv.Itoa(stormPid), "-i", stormInterval, "--json", "-o", jsonFile, "-e", stormEvents}
+	res.argv = []string{res.bin, "--follow", cfg.storm.follow, "-p", strconv.Itoa(stormPid), "-i", stormInterval, "--json", "-o", jsonFile, "-e", stormEvents}
 	pp := exec.Command(res.argv[0], res.argv[1:]...)
 	var ppErr bytes.Buffer
 	pp.Stderr = &ppErr
@@ -273,8 +274,16 @@ func (res *stormResult) run(cfg *config) error {
 			<-ppDone
 		}
 	}()
+	traced := st.traced
+	if cfg.storm.follow == "inherit" {
+		// Nothing traces the storm: give perfprof a second to open its
+		// events.
+		c := make(chan struct{})
+		time.AfterFunc(time.Second, func() { close(c) })
+		traced = c
+	}
 	select {
-	case <-st.traced:
+	case <-traced:
 	case <-st.eof:
 		return fmt.Errorf("storm ended before traced: %s", st.messages())
 	case <-ppDone:
