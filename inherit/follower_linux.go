@@ -78,7 +78,7 @@ type Follower struct {
 	// For Stats and RunStats, on any goroutine.
 	opened, bad, lost atomic.Int64
 	live              atomic.Int64
-	ringBytes         int64
+	ringBytes         atomic.Int64
 	statsMu           sync.Mutex
 	tasks             runstats.Tasks
 	incomplete        int
@@ -177,7 +177,7 @@ func (f *Follower) open(tg *target, tid int, enableOnExec bool) error {
 			}
 			f.rings = append(f.rings, r)
 			f.ringFDs = append(f.ringFDs, g.FDs[0])
-			f.ringBytes += int64(r.Size())
+			f.ringBytes.Add(int64(r.Size()))
 		}
 	}
 	first := 0
@@ -411,7 +411,7 @@ func (f *Follower) RunStats() runstats.Tasks {
 // target and CPU), the records that could not be decoded.
 func (f *Follower) Stats() runstats.Devices {
 	return runstats.Devices{Opened: int(f.opened.Load()), Live: int(f.live.Load()),
-		RingBytesPeak: f.ringBytes, BadRecords: f.bad.Load()}
+		RingBytesPeak: f.ringBytes.Load(), BadRecords: f.bad.Load()}
 }
 
 // Lost returns the records the kernel dropped (a ring was full), and the
@@ -570,6 +570,9 @@ func (f *Follower) retire(tg *target) {
 	f.targets = slices.DeleteFunc(f.targets, func(t *target) bool { return t == tg })
 	for _, g := range tg.groups {
 		if g.Ring != nil {
+			// Its fd polls hung up from now on: out of the epoll, or
+			// the reader would spin. The ring is read every tick.
+			unix.EpollCtl(f.epfd, unix.EPOLL_CTL_DEL, g.FDs[0], nil)
 			f.keep = append(f.keep, g)
 			g.Ring = nil // unmapped with f.rings
 		} else {

@@ -6,15 +6,17 @@
 // Its parts:
 //
 //   - The follower takes the targets over (Config.Argv, PIDs, TIDs,
-//     Cgroup) and follows them: the ptrace tracer (follow.Tracer), or with
-//     NoFollow the untraced watch of the targets alone (follow.Untraced).
-//     The run knows it only through the follower interface (run.go); a
-//     follower by kernel inheritance is a third implementation, and
-//     nothing else changes.
-//   - The devices (profdev.Set) give each task its counters, and a ring
-//     when sampling: the follower arms each target, and the tracer's
-//     hooks (hooks.go) give each new task its creator's observation while
-//     it is held in its first stop.
+//     Cgroup) and follows them: the ptrace tracer (follow.Tracer), with
+//     NoFollow the untraced watch of the targets alone (follow.Untraced),
+//     or with --follow inherit the kernel's inheritance (inherit.Follower).
+//     The run knows it only through the follower interface (run.go).
+//   - The devices give each task its counters, and a ring when sampling.
+//     For the tracer and the untraced watch they are a profdev.Set: the
+//     follower arms each target, and the tracer's hooks (hooks.go) give
+//     each new task its creator's observation while it is held in its
+//     first stop. The inherit follower is its own devices: the kernel
+//     copies its per-CPU groups into each new task. The reports read
+//     either through the observer interface (run.go).
 //   - The model (report.Model) learns of each device's start and end and
 //     makes the reports; the profiles (profiles.Builder, behind its Sink)
 //     learn of each process and take its samples.
@@ -40,7 +42,10 @@
 // tracer goroutine (one locked thread) serves every ptrace request and
 // wait, and runs the hooks on the stop path: a new task's devices, its
 // fork, exec and exit records. The ring owner goroutine (profdev) reads
-// every ring and runs the sample writer. The report stream's writer
+// every ring and runs the sample writer. With --follow inherit there is
+// no tracer: the inherit follower's reader goroutine reads its per-CPU
+// rings, runs the model's sink, the sample writer and the task records,
+// and a goroutine of its own reaps the workload. The report stream's writer
 // goroutine writes JSON and queued lines. The cgroup watch and the metrics
 // server have goroutines of their own. None of these belongs to this
 // package, which holds no lock: its state is the main goroutine's, but for

@@ -448,6 +448,11 @@ func TestDaemonCgroupInherit(t *testing.T) {
 	if gone(d) {
 		t.Fatalf("the daemon ended with its cgroup empty")
 	}
+	// Its first target's events hung up for good: the daemon waits, it
+	// does not spin on them.
+	if cpu := cpuOver(t, d, time.Second); cpu > 200*time.Millisecond {
+		t.Errorf("the daemon used %v of CPU in a second with its cgroup empty", cpu)
+	}
 	second := forkingTarget(t)
 	intoCgroup(t, cg, second)
 	mustWait(t, 10*time.Second, "no report of a child of the process that entered the cgroup", childOf(second))
@@ -461,4 +466,22 @@ func TestDaemonCgroupInherit(t *testing.T) {
 	if gone(second) {
 		t.Errorf("the second process ended with the daemon: an attached process is let go")
 	}
+}
+
+// cpuOver returns the CPU process pid uses over d.
+func cpuOver(t *testing.T, pid int, d time.Duration) time.Duration {
+	t.Helper()
+	ticks := func() int64 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		return u + s
+	}
+	before := ticks()
+	time.Sleep(d)
+	return time.Duration(ticks()-before) * 10 * time.Millisecond // USER_HZ is 100
 }

@@ -181,6 +181,7 @@ var drainTools = []struct{ key, label string }{
 	{"pp", fmt.Sprintf("perfprof -m %d -o FILE", drainRingPages)},
 	{"perf", fmt.Sprintf("perf record -m %d -o FILE2; perf script", drainRingPages)},
 	{"ppwm", fmt.Sprintf("perfprof -m %d --watermark %s (context)", drainRingPages, drainWatermark)},
+	{"ppi", "perfprof --follow inherit -o FILE (a ring of 128 pages per CPU)"},
 }
 
 // drainRun is one run of faultpages under a tool.
@@ -231,6 +232,8 @@ func runDrain(cfg *config, sz samplingSizes) *drainResult {
 				run = drainPerfprof(cfg, d.pages)
 			case "ppwm":
 				run = drainPerfprof(cfg, d.pages, "--watermark", drainWatermark)
+			case "ppi":
+				run = drainPerfprof(cfg, d.pages, "--follow", "inherit")
 			case "perf":
 				if cfg.perf == "" {
 					continue
