@@ -129,15 +129,25 @@ func TestInheritMatchesPtrace(t *testing.T) {
 				return readReport(t, out)
 			}
 			pt, in := run("ptrace"), run("inherit")
+			// Rows by their parent's command and their own (the pids
+			// differ from run to run): the same tree.
 			comms := func(rep *report) map[string]int {
+				commOf := map[[2]int]string{}
+				for _, r := range rep.final {
+					commOf[[2]int{r.PID, r.TID}] = r.Comm
+				}
 				m := map[string]int{}
 				for _, r := range rep.final {
-					m[r.Comm]++
+					parent := commOf[[2]int{r.PPID, r.PPID}]
+					if tc.perThread && r.TID != r.PID {
+						parent = commOf[[2]int{r.PID, r.PID}]
+					}
+					m[parent+">"+r.Comm]++
 				}
 				return m
 			}
 			if a, b := comms(pt), comms(in); !equalCounts(a, b) {
-				t.Errorf("rows by command: ptrace %v, inherit %v", a, b)
+				t.Errorf("rows by parent and command: ptrace %v, inherit %v", a, b)
 			}
 			if a, b := *pt.summary.TasksFollowed, *in.summary.TasksFollowed; a != b {
 				t.Errorf("tasks followed: ptrace %d, inherit %d", a, b)
@@ -148,10 +158,16 @@ func TestInheritMatchesPtrace(t *testing.T) {
 				}
 				return sum
 			}
-			for _, ev := range []string{"page-faults", "task-clock"} {
-				a, b := float64(total(pt, ev)), float64(total(in, ev))
-				if b < a*0.7 || b > a*1.5 {
-					t.Errorf("%s in all: ptrace %.0f, inherit %.0f", ev, a, b)
+			// Page faults repeat from run to run (inherit counts one
+			// more per forked child); the CPU time of two runs of a
+			// short workload on a busy machine less so.
+			for _, c := range []struct {
+				ev     string
+				lo, hi float64
+			}{{"page-faults", 0.8, 1.25}, {"task-clock", 0.5, 2}} {
+				a, b := float64(total(pt, c.ev)), float64(total(in, c.ev))
+				if b < a*c.lo || b > a*c.hi {
+					t.Errorf("%s in all: ptrace %.0f, inherit %.0f", c.ev, a, b)
 				}
 			}
 		})
