@@ -364,30 +364,11 @@ func tracerOf(pid int) int {
 func TestDaemonCgroup(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	cg := testenv.Cgroup(t)
-	first := forkingTarget(t)
-	intoCgroup(t, cg, first)
-	dir := t.TempDir()
-	rep, pidf := filepath.Join(dir, "pp.jsonl"), filepath.Join(dir, "pp.pid")
-	p, code := runPP(t, 20*time.Second, "--daemon", "--pidfile", pidf, "--cgroup", cg, "--json", "-i", "200", "-o", rep, "-e", "task-clock")
-	if code != 0 {
-		t.Fatalf("perfprof --daemon --cgroup: exit status %d\n%s", code, p.stderr())
-	}
-	d := readPID(t, pidf)
-	t.Cleanup(func() { syscall.Kill(d, syscall.SIGKILL) })
+	cg, first, d, rep := startCgroupDaemon(t)
 	if tr := tracerOf(first); tr <= 0 || !threadOf(tr, d) {
 		t.Fatalf("the cgroup's process %d: tracer %d, want a thread of the daemon %d", first, tr, d)
 	}
-	// The service stops: the cgroup empties; the daemon stays.
-	syscall.Kill(first, syscall.SIGKILL)
-	mustWait(t, 10*time.Second, "the cgroup is still populated", func() bool {
-		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.events"))
-		return strings.Contains(string(b), "populated 0")
-	})
-	time.Sleep(300 * time.Millisecond)
-	if gone(d) {
-		t.Fatalf("the daemon ended with its cgroup empty")
-	}
+	stopService(t, cg, first, d)
 	// The service comes back: followed.
 	second := forkingTarget(t)
 	intoCgroup(t, cg, second)
@@ -416,18 +397,7 @@ func TestDaemonCgroup(t *testing.T) {
 func TestDaemonCgroupInherit(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	cg := testenv.Cgroup(t)
-	first := forkingTarget(t)
-	intoCgroup(t, cg, first)
-	dir := t.TempDir()
-	rep, pidf := filepath.Join(dir, "pp.jsonl"), filepath.Join(dir, "pp.pid")
-	p, code := runPP(t, 20*time.Second, "--follow", "inherit", "--daemon", "--pidfile", pidf, "--cgroup", cg,
-		"--json", "-i", "200", "-o", rep, "-e", "task-clock")
-	if code != 0 {
-		t.Fatalf("perfprof --follow inherit --daemon --cgroup: exit status %d\n%s", code, p.stderr())
-	}
-	d := readPID(t, pidf)
-	t.Cleanup(func() { syscall.Kill(d, syscall.SIGKILL) })
+	cg, first, d, rep := startCgroupDaemon(t, "--follow", "inherit")
 	childOf := func(parent int) func() bool {
 		return func() bool {
 			for _, r := range jsonLines(t, rep) {
@@ -439,15 +409,7 @@ func TestDaemonCgroupInherit(t *testing.T) {
 		}
 	}
 	mustWait(t, 10*time.Second, "no report of a child of the cgroup's process", childOf(first))
-	syscall.Kill(first, syscall.SIGKILL)
-	mustWait(t, 10*time.Second, "the cgroup is still populated", func() bool {
-		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.events"))
-		return strings.Contains(string(b), "populated 0")
-	})
-	time.Sleep(300 * time.Millisecond)
-	if gone(d) {
-		t.Fatalf("the daemon ended with its cgroup empty")
-	}
+	stopService(t, cg, first, d)
 	// Its first target's events hung up for good: the daemon waits, it
 	// does not spin on them.
 	if cpu := cpuOver(t, d, time.Second); cpu > 200*time.Millisecond {
@@ -484,4 +446,40 @@ func cpuOver(t *testing.T, pid int, d time.Duration) time.Duration {
 	before := ticks()
 	time.Sleep(d)
 	return time.Duration(ticks()-before) * 10 * time.Millisecond // USER_HZ is 100
+}
+
+// startCgroupDaemon starts a daemon with --cgroup (and the extra
+// arguments) on a test cgroup holding a forking process, reporting in
+// JSON every 200 ms. It returns the cgroup, the process, the daemon's
+// pid and its report file.
+func startCgroupDaemon(t *testing.T, extra ...string) (cg string, first, d int, rep string) {
+	t.Helper()
+	cg = testenv.Cgroup(t)
+	first = forkingTarget(t)
+	intoCgroup(t, cg, first)
+	dir := t.TempDir()
+	rep, pidf := filepath.Join(dir, "pp.jsonl"), filepath.Join(dir, "pp.pid")
+	p, code := runPP(t, 20*time.Second, append(extra, "--daemon", "--pidfile", pidf, "--cgroup", cg,
+		"--json", "-i", "200", "-o", rep, "-e", "task-clock")...)
+	if code != 0 {
+		t.Fatalf("perfprof %v --daemon --cgroup: exit status %d\n%s", extra, code, p.stderr())
+	}
+	d = readPID(t, pidf)
+	t.Cleanup(func() { syscall.Kill(d, syscall.SIGKILL) })
+	return cg, first, d, rep
+}
+
+// stopService kills the cgroup's process, as when its service stops:
+// the cgroup empties, and the daemon d stays.
+func stopService(t *testing.T, cg string, pid, d int) {
+	t.Helper()
+	syscall.Kill(pid, syscall.SIGKILL)
+	mustWait(t, 10*time.Second, "the cgroup is still populated", func() bool {
+		b, _ := os.ReadFile(filepath.Join(cg, "cgroup.events"))
+		return strings.Contains(string(b), "populated 0")
+	})
+	time.Sleep(300 * time.Millisecond)
+	if gone(d) {
+		t.Fatalf("the daemon ended with its cgroup empty")
+	}
 }

@@ -36,14 +36,7 @@ func checkTasks(t *testing.T, rep *report, cs []created, kind func(i int, c crea
 func TestForkTree(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	p, out := runJSON(t, 30*time.Second, "-e", "task-clock,page-faults", "--", workload("forktree"), "2", "3", "20", "100")
-	stdout := p.out.all()
-	cs := parseCreated(t, stdout)
-	root := donePID(t, stdout)
-	if len(cs) != 3+9 {
-		t.Fatalf("%d created lines, want 12", len(cs))
-	}
-	rep := readReport(t, out)
+	p, cs, root, rep := runTree(t, 3+9, "-e", "task-clock,page-faults", "--", workload("forktree"), "2", "3", "20", "100")
 	checkTasks(t, rep, cs, func(int, created) string { return "fork" })
 	final := rep.finalByPID(t)
 	if len(final) != len(cs)+1 {
@@ -82,14 +75,8 @@ func tids(cs []created) []int {
 func TestThreadTree(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	p, out := runJSON(t, 30*time.Second, "--per-thread", "-e", "task-clock,page-faults", "--", workload("threadtree"), "4", "20", "100")
-	stdout := p.out.all()
-	cs := parseCreated(t, stdout)
-	root := donePID(t, stdout)
-	if len(cs) != 5 {
-		t.Fatalf("%d created lines, want 5 (4 threads and a sub-thread)", len(cs))
-	}
-	rep := readReport(t, out)
+	// 4 threads and a sub-thread.
+	_, cs, root, rep := runTree(t, 5, "--per-thread", "-e", "task-clock,page-faults", "--", workload("threadtree"), "4", "20", "100")
 	checkTasks(t, rep, cs, func(int, created) string { return "clone" })
 	final := rep.finalByTID(t)
 	if len(final) != len(cs)+1 {

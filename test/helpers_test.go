@@ -501,3 +501,19 @@ func dump(p *proc, reportFile string) string {
 	b, _ := os.ReadFile(reportFile)
 	return fmt.Sprintf("perfprof stderr:\n%s\nworkload stdout:\n%s\nreport:\n%s", p.stderr(), strings.Join(p.out.all(), "\n"), b)
 }
+
+// runTree runs perfprof --json with args on a workload that prints a
+// created line for each task it makes and a done line (forktree,
+// threadtree), and fails unless it made want tasks. It returns perfprof's
+// process, the tasks, the workload's pid and the report.
+func runTree(t *testing.T, want int, args ...string) (p *proc, cs []created, root int, rep *report) {
+	t.Helper()
+	p, out := runJSON(t, 30*time.Second, args...)
+	stdout := p.out.all()
+	cs = parseCreated(t, stdout)
+	root = donePID(t, stdout)
+	if len(cs) != want {
+		t.Fatalf("%d created lines, want %d", len(cs), want)
+	}
+	return p, cs, root, readReport(t, out)
+}

@@ -19,15 +19,8 @@ import (
 func TestInheritForkTree(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	p, out := runJSON(t, 30*time.Second, "--follow", "inherit", "-e", "task-clock,page-faults",
+	p, cs, root, rep := runTree(t, 12, "--follow", "inherit", "-e", "task-clock,page-faults",
 		"--", workload("forktree"), "2", "3", "20", "100")
-	stdout := p.out.all()
-	cs := parseCreated(t, stdout)
-	root := donePID(t, stdout)
-	if len(cs) != 12 {
-		t.Fatalf("%d created lines, want 12", len(cs))
-	}
-	rep := readReport(t, out)
 	final := rep.finalByPID(t)
 	if len(final) != len(cs)+1 {
 		t.Errorf("%d final counts records, want %d", len(final), len(cs)+1)
@@ -70,12 +63,8 @@ func TestInheritForkTree(t *testing.T) {
 func TestInheritThreadTree(t *testing.T) {
 	requires(t)
 	t.Parallel()
-	p, out := runJSON(t, 30*time.Second, "--follow", "inherit", "--per-thread", "-e", "task-clock,page-faults",
+	_, cs, root, rep := runTree(t, 5, "--follow", "inherit", "--per-thread", "-e", "task-clock,page-faults",
 		"--", workload("threadtree"), "4", "20", "100")
-	stdout := p.out.all()
-	cs := parseCreated(t, stdout)
-	root := donePID(t, stdout)
-	rep := readReport(t, out)
 	final := rep.finalByTID(t)
 	if len(final) != len(cs)+1 {
 		t.Errorf("%d final counts records, want %d (one per thread)", len(final), len(cs)+1)
