@@ -66,8 +66,21 @@ func samplingReport(t *testing.T, path string) (samples []sample, lost int64, re
 func TestSampleEveryTask(t *testing.T) {
 	requires(t)
 	t.Parallel()
+	checkSampleEveryTask(t)
+}
+
+// TestSampleEveryTaskInherit: the same with the inherit follower, whose
+// samples come from a ring per CPU.
+func TestSampleEveryTaskInherit(t *testing.T) {
+	requires(t)
+	t.Parallel()
+	checkSampleEveryTask(t, "--follow", "inherit")
+}
+
+func checkSampleEveryTask(t *testing.T, extra ...string) {
+	t.Helper()
 	out := reportPath(t)
-	p, code := runPP(t, 30*time.Second, "--json", "-o", out, "-c", "1", "-e", "page-faults", "--", workload("forktree"), "2", "2", "1", "1")
+	p, code := runPP(t, 30*time.Second, append(extra, "--json", "-o", out, "-c", "1", "-e", "page-faults", "--", workload("forktree"), "2", "2", "1", "1")...)
 	if code != 0 {
 		t.Fatalf("exit status %d\n%s", code, p.stderr())
 	}
