@@ -77,6 +77,7 @@ type row struct {
 	status     unix.WaitStatus
 	letGo      bool // a task of it ended alive (detached, or the run ended)
 	unknown    bool // a task of it ended with counts that could not be read
+	noStatus   bool // its leader ended, and how is not known (profdev.Final.Ended)
 	isEnded    bool // in m.ended, waiting to be folded
 	processes  int  // the processes (or threads) it holds: 1, or more when folded
 
@@ -184,6 +185,7 @@ func (m *Model) Ended(f profdev.Final) {
 		if f.Exited {
 			r.exited, r.status = true, f.Status
 		}
+		r.noStatus = f.Ended
 	}
 	if !f.Exited && !f.Ended {
 		r.letGo = true
@@ -331,7 +333,11 @@ type Row struct {
 	Threads bool
 	State   State
 	Status  unix.WaitStatus // with State Exited
-	Depth   int             // its depth in the tree
+	// NoStatus, with State Ended, says that the follower could not tell
+	// how its leader ended (the inherit follower's tasks but the
+	// workload): shown as "—".
+	NoStatus bool
+	Depth    int // its depth in the tree
 	// Values are the counts, scaled, summed over the row's tasks, with
 	// their enabled and running times; Delta the count since the last
 	// report that showed the row (the whole count the first time).
@@ -524,7 +530,7 @@ func (m *Model) makeRow(r *row, v []perfevent.Value, running bool) Row {
 	case r.letGo:
 		out.State = Detached
 	default:
-		out.State = Ended
+		out.State, out.NoStatus = Ended, r.noStatus
 	}
 	out.Delta = deltas(&r.last, v)
 	return out

@@ -400,3 +400,54 @@ func TestSnapshot(t *testing.T) {
 		t.Errorf("sh's delta after the snapshot: %v, want 7", a.Rows[0].Delta)
 	}
 }
+
+// TestUnknownCounts: counts the follower cannot read are never shown as
+// a count: a live device read as not Valid, or one that ended without
+// valid counts, marks its row Unknown (shown as "—"), while the totals
+// keep what was read; a task that ended without a status has
+// NoStatus.
+func TestUnknownCounts(t *testing.T) {
+	r := newRun(t, Options{})
+	sh := proc(10, 1, 1, 0)
+	child := proc(11, 10, 2, 1)
+	late := proc(12, 10, 3, 1)
+	a := r.start(sh, "sh")
+	b := r.start(child, "child")
+	c := r.start(late, "late")
+	r.tick(a, 5)
+	r.tick(b, 7)
+	r.live[a].Valid = false // alive, not pulsed yet
+	rep := r.m.Report(func(dst []profdev.Counts) []profdev.Counts {
+		dst = r.read(dst)
+		for i := range dst {
+			dst[i].Valid = dst[i].ID != a
+		}
+		return dst
+	}, false)
+	unknown := map[string]bool{}
+	for _, row := range rep.Rows {
+		unknown[row.Comm] = row.Unknown
+	}
+	if !unknown["sh"] || unknown["child"] || rep.Totals[0].Raw != 7 {
+		t.Errorf("interval: unknown %v, total %d; want sh unknown, child 7", unknown, rep.Totals[0].Raw)
+	}
+	r.m.Ended(profdev.Final{ID: b, Task: child, Comm: "child", Ended: true, Valid: true, Values: r.live[b].Values})
+	r.m.Ended(profdev.Final{ID: c, Task: late, Comm: "late", Valid: false, Values: r.live[c].Values})
+	r.m.Ended(profdev.Final{ID: a, Task: sh, Comm: "sh", Exited: true, Valid: true, Values: r.live[a].Values})
+	for _, row := range r.m.Report(r.read, true).Rows {
+		switch row.Comm {
+		case "child":
+			if row.Unknown || row.State != Ended || !row.NoStatus || row.Values[0].Raw != 7 {
+				t.Errorf("child: %+v, want ended with no status, 7", row)
+			}
+		case "late":
+			if !row.Unknown || row.State != Detached {
+				t.Errorf("late: %+v, want unknown, let go", row)
+			}
+		case "sh":
+			if row.Unknown || row.State != Exited || row.NoStatus {
+				t.Errorf("sh: %+v, want exited with its status, known", row)
+			}
+		}
+	}
+}

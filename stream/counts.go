@@ -145,7 +145,10 @@ func status(rw *report.Row) string {
 		}
 		return fmt.Sprintf("%d %s ended", rw.Processes, pl(rw.Processes, "process", "processes"))
 	}
-	return "—" // it ended; how is not known
+	if rw.NoStatus {
+		return "—" // it ended; how is not known
+	}
+	return "exited"
 }
 
 func exitString(ws unix.WaitStatus) string {

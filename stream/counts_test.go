@@ -104,6 +104,15 @@ func TestTable(t *testing.T) {
 	one := report.Report{Final: true, Processes: 1,
 		Rows:   []report.Row{{PID: 5, PPID: 1, Comm: "true", Processes: 1, State: report.Exited, Values: []perfevent.Value{val(1, 1, 1), val(1, 1, 1)}}},
 		Totals: []perfevent.Value{val(1, 0, 0), val(1, 0, 0)}}
+	inherited := report.Report{Final: true, Processes: 3,
+		Rows: []report.Row{
+			{PID: 7, PPID: 1, Comm: "sh", Processes: 1, State: report.Exited, Values: []perfevent.Value{val(2e6, 1, 1), val(9, 1, 1)}},
+			{PID: 8, PPID: 7, Comm: "true", Processes: 1, State: report.Ended, NoStatus: true, Depth: 1,
+				Values: []perfevent.Value{val(1e6, 1, 1), val(4, 1, 1)}},
+			{PID: 9, PPID: 7, Comm: "sleep", Processes: 1, State: report.Detached, Unknown: true, Depth: 1,
+				Values: []perfevent.Value{{}, {}}},
+		},
+		Totals: []perfevent.Value{val(3e6, 0, 0), val(13, 0, 0)}}
 	byComm := report.Report{Final: true, ByComm: true, Processes: 5,
 		Rows: []report.Row{
 			{Comm: "cc1", Processes: 4, State: report.Exited, Values: []perfevent.Value{val(4e6, 1, 1), val(4, 1, 1)}},
@@ -151,6 +160,15 @@ func TestTable(t *testing.T) {
      101        1    [worker]                          2.00              2  exit 0
        -        1    [worker] (4)                      3.00              3  4 threads ended
                    total                               6.00              6
+`},
+		{"status and counts unknown", inherited, `
+ Performance counter stats for the process tree (3 processes):
+
+     PID     PPID  COMM                     task-clock (ms)    page-faults  STATUS
+       7        1  sh                                  2.00              9  exit 0
+       8        7    true                              1.00              4  —
+       9        7    sleep                                —              —  detached
+                   total                               3.00             13
 `},
 		{"by comm", byComm, `
  Performance counter stats by command (2 commands, 5 processes):
