@@ -47,21 +47,25 @@ type Options struct {
 // Follower follows targets and every task they create by kernel
 // inheritance. See the package doc.
 type Follower struct {
-	opt     Options
-	attrs   []unix.PerfEventAttr
-	names   []string
-	format  perfevent.RecordFormat
-	cpus    []int
-	sampled bool
+	opt Options
+	// The two groups opened on each target and CPU (perfevent
+	// SideBandAttrs, CountingAttrs), their events' names for errors, and
+	// the layouts of their rings' records.
+	sideAttrs, countAttrs []unix.PerfEventAttr
+	sideNames, countNames []string
+	sideFormat            perfevent.RecordFormat
+	countFormat           perfevent.RecordFormat
+	cpus                  []int
+	ringBytes0            uint32 // a ring's data bytes
 
 	// mu guards the table and the targets; the reader holds it while it
 	// hands a round's records on.
 	mu       sync.Mutex
 	tb       *table
 	targets  []*target
-	rings    []*perfevent.Ring // one per CPU, mapped on the first target's group
-	ringFDs  []int
-	keep     []*perfevent.Inherited // the groups of retired targets that own a ring
+	side     []*perfevent.RingOwner // per CPU: the side band and the samples
+	count    []*countRing           // per CPU: the READ records and the pulses
+	stalled  []*perfevent.RingOwner // counting rings replaced; closed at the end
 	epfd     int
 	wake     int // an eventfd: Stop, the workload's end and ReadRingsNow write it
 	workload int
@@ -69,6 +73,7 @@ type Follower struct {
 	status   unix.WaitStatus
 	reaped   atomic.Bool
 
+	replaced atomic.Int64 // counting rings replaced
 	running  atomic.Bool
 	stopping atomic.Bool
 	drainReq chan chan struct{}
@@ -92,28 +97,36 @@ func New(opt Options) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
-	if perfevent.Sampled(opt.Specs) {
+	sampled := perfevent.Sampled(opt.Specs)
+	if sampled {
 		opt.Pulse = 0 // the samples are the pulse
 	}
-	f := &Follower{opt: opt, attrs: perfevent.InheritedAttrs(opt.Specs, uint64(opt.Pulse)), cpus: cpus,
-		sampled: perfevent.Sampled(opt.Specs), drainReq: make(chan chan struct{}, 1), done: make(chan struct{})}
-	ringBytes := (1 << opt.RingOrder) * os.Getpagesize()
+	f := &Follower{opt: opt, cpus: cpus, drainReq: make(chan chan struct{}, 1), done: make(chan struct{}),
+		sideAttrs:  perfevent.SideBandAttrs(opt.Specs, opt.Specs[0].Attr.Bits&unix.PerfBitMmap2 != 0),
+		countAttrs: perfevent.CountingAttrs(opt.Specs, uint64(opt.Pulse)),
+		ringBytes0: uint32((1 << opt.RingOrder) * os.Getpagesize())}
+	f.sideNames = []string{opt.Specs[0].Name}
 	if opt.Pulse > 0 {
-		f.names = append(f.names, "task-clock (pulse)")
+		f.countNames = append(f.countNames, "task-clock (pulse)")
 	}
 	for i := range opt.Specs {
-		f.names = append(f.names, opt.Specs[i].Name)
+		f.countNames = append(f.countNames, opt.Specs[i].Name)
+		if sampled {
+			f.sideNames = append(f.sideNames, opt.Specs[i].Name)
+		}
 	}
-	for i := range f.attrs {
-		// Wake the reader at half a ring; it reads every ring every
-		// tick anyway.
-		f.attrs[i].Bits |= unix.PerfBitWatermark
-		f.attrs[i].Wakeup = uint32(ringBytes / 2)
-	}
-	if f.format, err = perfevent.NewRecordFormat(&f.attrs[0]); err != nil {
+	if f.sideFormat, err = perfevent.NewRecordFormat(&f.sideAttrs[0]); err != nil {
 		return nil, err
 	}
-	f.format.ReadFormat = f.attrs[0].Read_format
+	if sampled {
+		if f.sideFormat, err = perfevent.NewRecordFormat(&f.sideAttrs[1]); err != nil {
+			return nil, err
+		}
+	}
+	if f.countFormat, err = perfevent.NewRecordFormat(&f.countAttrs[0]); err != nil {
+		return nil, err
+	}
+	f.countFormat.ReadFormat = f.countAttrs[0].Read_format
 	f.tb = newTable(len(opt.Specs), len(cpus), opt.Sink, opt.Events)
 	f.sideBand, _ = opt.Samples.(profdev.SideBandSink)
 	if f.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
@@ -149,47 +162,85 @@ func onlineCPUs() ([]int, error) {
 	return parseCPUList(string(b))
 }
 
-// open opens the groups on task tid, one per CPU, and maps the rings if
+// countRing is a CPU's counting ring, and the time of the newest record
+// read from it: one that stays silent while a task's READ records are
+// due in it stalled (see perfevent's doc of the two rings).
+type countRing struct {
+	*perfevent.RingOwner
+	last uint64
+}
+
+// newRing maps a ring for CPU index i and has the reader watch it.
+func (f *Follower) newRing(i int) (*perfevent.RingOwner, error) {
+	// Woken at half a ring; the reader reads every ring every tick anyway.
+	o, err := perfevent.NewRingOwner(f.cpus[i], f.opt.RingOrder, f.ringBytes0/2, f.opt.Specs[0].Attr.Bits)
+	if err != nil {
+		return nil, err
+	}
+	if err := epollAdd(f.epfd, o.FD); err != nil {
+		o.Close()
+		return nil, err
+	}
+	f.ringBytes.Add(int64(o.Ring.Size()))
+	return o, nil
+}
+
+// mapRings maps the rings of every CPU, once. Precondition: f.mu held.
+func (f *Follower) mapRings() error {
+	for i := len(f.count); i < len(f.cpus); i++ {
+		side, err := f.newRing(i)
+		if err != nil {
+			return err
+		}
+		count, err := f.newRing(i)
+		if err != nil {
+			side.Close()
+			return err
+		}
+		f.side = append(f.side, side)
+		f.count = append(f.count, &countRing{RingOwner: count})
+	}
+	return nil
+}
+
+// open opens the groups on task tid, two per CPU, and maps the rings if
 // they are not yet. Precondition: f.mu held.
 func (f *Follower) open(tg *target, tid int, enableOnExec bool) error {
+	if err := f.mapRings(); err != nil {
+		return err
+	}
 	anchor, err := perfevent.Anchor(tid, f.opt.Specs[0].Name)
 	if err != nil {
 		return err
 	}
 	tg.anchor = anchor
 	for i, cpu := range f.cpus {
-		out := -1
-		if i < len(f.ringFDs) {
-			out = f.ringFDs[i]
-		}
-		g, err := perfevent.OpenInherited(f.attrs, f.names, tid, cpu, out, f.opt.RingOrder, enableOnExec)
+		side, err := perfevent.OpenInherited(f.sideAttrs, f.sideNames, tid, cpu, f.side[i].FD, enableOnExec)
 		if err != nil {
 			tg.close()
 			return err
 		}
-		tg.groups = append(tg.groups, g)
-		if g.Ring != nil {
-			r := g.Ring
-			if err := epollAdd(f.epfd, g.FDs[0]); err != nil {
-				r.Close()
-				tg.close()
-				return err
-			}
-			f.rings = append(f.rings, r)
-			f.ringFDs = append(f.ringFDs, g.FDs[0])
-			f.ringBytes.Add(int64(r.Size()))
+		tg.side = append(tg.side, side)
+		count, err := perfevent.OpenInherited(f.countAttrs, f.countNames, tid, cpu, f.count[i].FD, enableOnExec)
+		if err != nil {
+			tg.close()
+			return err
 		}
+		tg.count = append(tg.count, count)
 	}
 	first := 0
 	if f.opt.Pulse > 0 {
 		first = 1
 	}
-	for cpu, g := range tg.groups {
-		for j, id := range g.IDs {
-			f.tb.event[id] = eventRef{target: tg, spec: j - first, cpu: cpu}
+	for cpu := range f.cpus {
+		for j, id := range tg.side[cpu].IDs {
+			f.tb.event[id] = eventRef{target: tg, spec: j - 1, cpu: cpu}
+		}
+		for j, id := range tg.count[cpu].IDs {
+			f.tb.event[id] = eventRef{target: tg, spec: j - first, cpu: cpu, counting: true}
 		}
 	}
-	f.opened.Add(int64(len(tg.groups)))
+	f.opened.Add(int64(len(f.cpus)))
 	f.targets = append(f.targets, tg)
 	return nil
 }
@@ -414,13 +465,14 @@ func (f *Follower) Stats() runstats.Devices {
 		RingBytesPeak: f.ringBytes.Load(), BadRecords: f.bad.Load()}
 }
 
-// Lost returns the records the kernel dropped (a ring was full), and the
-// tasks that ended with READ records missing: their counts are unknown.
-// Their figures are final once the run is over.
-func (f *Follower) Lost() (records int64, tasks int) {
+// Lost returns the records the kernel said it dropped (a ring was full),
+// the counting rings replaced because they stalled, and the tasks that
+// ended with READ records missing: their counts are unknown. The figures
+// are final once the run is over.
+func (f *Follower) Lost() (records, stalls int64, tasks int) {
 	f.statsMu.Lock()
 	defer f.statsMu.Unlock()
-	return f.lost.Load(), f.incomplete
+	return f.lost.Load(), f.replaced.Load(), f.incomplete
 }
 
 // Read returns a Counts for every live task: with a pulse, its counts as
@@ -493,6 +545,7 @@ func (f *Follower) loop() {
 		for _, tg := range hup {
 			f.retire(tg)
 		}
+		f.unstall(horizon)
 		gone := f.opened.Load() > 0 && len(f.targets) == 0
 		f.updateStats()
 		f.mu.Unlock()
@@ -524,8 +577,8 @@ func (f *Follower) hungUp() []*target {
 	defer f.mu.Unlock()
 	var fds []unix.PollFd
 	for _, tg := range f.targets {
-		for _, g := range tg.groups {
-			// Every event of the group: each hangs up once its own
+		for _, g := range append(tg.side, tg.count...) {
+			// Every event of the groups: each hangs up once its own
 			// copies ended, and wrote their READ records.
 			for _, fd := range g.FDs {
 				fds = append(fds, unix.PollFd{Fd: int32(fd)})
@@ -542,7 +595,7 @@ func (f *Follower) hungUp() []*target {
 	i := 0
 	for _, tg := range f.targets {
 		all := true
-		for _, g := range tg.groups {
+		for _, g := range append(tg.side, tg.count...) {
 			for range g.FDs {
 				all = all && fds[i].Revents&unix.POLLHUP != 0
 				i++
@@ -555,9 +608,8 @@ func (f *Follower) hungUp() []*target {
 	return hup
 }
 
-// retire ends a target whose events hung up (see hungUp), and closes them
-// unless a ring is mapped on them: the later targets' events write into
-// it. Precondition: f.mu held.
+// retire ends a target whose events hung up (see hungUp), and closes
+// them. Precondition: f.mu held.
 func (f *Follower) retire(tg *target) {
 	if tg == f.wtarget {
 		if !f.reaped.Load() {
@@ -568,29 +620,74 @@ func (f *Follower) retire(tg *target) {
 	}
 	f.tb.retire(tg)
 	f.targets = slices.DeleteFunc(f.targets, func(t *target) bool { return t == tg })
-	for _, g := range tg.groups {
-		if g.Ring != nil {
-			// Its fd polls hung up from now on: out of the epoll, or
-			// the reader would spin. The ring is read every tick.
-			unix.EpollCtl(f.epfd, unix.EPOLL_CTL_DEL, g.FDs[0], nil)
-			f.keep = append(f.keep, g)
-			g.Ring = nil // unmapped with f.rings
-		} else {
-			g.Close()
-		}
-	}
-	tg.groups = nil
 	tg.close()
 }
 
+// overdueAfter is how long after a task's end its READ records may still
+// come: Linux writes them as the task exits, right after its EXIT record.
+const overdueAfter = uint64(150 * time.Millisecond)
+
+// unstall gives up on the tasks whose READ records are overdue at now, and
+// replaces each counting ring that stalled: one that gave nothing since
+// such a task ended, while its READ records were due there. The counting
+// events of every target write into the new ring from then on; what the
+// old one held is lost, and the reader says how many tasks' counts with
+// it. Precondition: f.mu held.
+func (f *Follower) unstall(now uint64) {
+	if now < overdueAfter {
+		return
+	}
+	late := f.tb.overdue(now - overdueAfter)
+	stalled := make([]bool, len(f.count))
+	for _, t := range late {
+		for i, n := range t.perCPU {
+			if n < f.tb.specs && f.count[i].last < t.exitAt {
+				stalled[i] = true
+			}
+		}
+		f.tb.giveUp(t)
+	}
+	for i, s := range stalled {
+		if s {
+			f.replace(i, now)
+		}
+	}
+}
+
+// replace gives CPU index i a new counting ring. Precondition: f.mu held.
+func (f *Follower) replace(i int, now uint64) {
+	o, err := f.newRing(i)
+	if err != nil {
+		f.logf("cannot replace the stalled counting ring of CPU %d: %v", f.cpus[i], err)
+		return
+	}
+	for _, tg := range f.targets {
+		if err := tg.count[i].Redirect(o.FD); err != nil {
+			f.logf("target %d: %v", tg.task.TID, err)
+		}
+	}
+	old := f.count[i]
+	unix.EpollCtl(f.epfd, unix.EPOLL_CTL_DEL, old.FD, nil)
+	f.stalled = append(f.stalled, old.RingOwner)
+	f.count[i] = &countRing{RingOwner: o, last: now}
+	f.replaced.Add(1)
+	f.logf("CPU %d: counting ring stalled, replaced", f.cpus[i])
+}
+
 // readRings copies every ring's records into m. Only the reader reads
-// the rings; Attach may map them meanwhile.
+// the rings; Attach may map them meanwhile, and the reader replaces a
+// counting ring that stalled (under f.mu).
 func (f *Follower) readRings(m *merger) {
 	f.mu.Lock()
-	rings := slices.Clip(f.rings)
+	side, count := slices.Clip(f.side), slices.Clip(f.count)
 	f.mu.Unlock()
-	for _, r := range rings {
-		if err := r.Drain(func(raw []byte) { m.add(raw, &f.format) }); err != nil {
+	for _, o := range side {
+		if err := o.Ring.Drain(func(raw []byte) { m.add(raw, &f.sideFormat) }); err != nil {
+			f.bad.Add(1)
+		}
+	}
+	for _, c := range count {
+		if err := c.Ring.Drain(func(raw []byte) { c.last = max(c.last, m.add(raw, &f.countFormat)) }); err != nil {
 			f.bad.Add(1)
 		}
 	}
@@ -600,8 +697,8 @@ func (f *Follower) readRings(m *merger) {
 // Precondition: f.mu held.
 func (f *Follower) handOn(m *merger, horizon uint64) {
 	var rec perfevent.Record
-	m.pop(horizon, func(raw []byte) {
-		if err := perfevent.DecodeRecord(raw, &f.format, &rec); err != nil {
+	m.pop(horizon, func(raw []byte, format *perfevent.RecordFormat) {
+		if err := perfevent.DecodeRecord(raw, format, &rec); err != nil {
 			f.bad.Add(1)
 			return
 		}
@@ -620,7 +717,7 @@ func (f *Follower) handle(rec *perfevent.Record) {
 	case unix.PERF_RECORD_FORK:
 		tb.fork(&rec.Task)
 	case unix.PERF_RECORD_EXIT:
-		tb.exit(rec.Task.TID)
+		tb.exit(rec.Task.TID, rec.SampleID.Time)
 	case unix.PERF_RECORD_READ:
 		tb.read(&rec.Read, rec.SampleID.ID)
 	case unix.PERF_RECORD_COMM:
@@ -635,13 +732,13 @@ func (f *Follower) handle(rec *perfevent.Record) {
 			f.sideBand.Mmap(t.Task, &rec.Mmap2)
 		}
 	case unix.PERF_RECORD_SAMPLE:
-		if f.opt.Pulse > 0 {
+		t := tb.tasks[rec.Sample.TID]
+		ref, ok := tb.event[rec.Sample.ID]
+		if ok && ref.counting {
 			tb.pulse(rec.Sample.TID, &rec.Sample.Read)
 			return
 		}
-		t := tb.tasks[rec.Sample.TID]
-		ref, ok := tb.event[rec.Sample.ID]
-		if t == nil || !ok || f.opt.Samples == nil {
+		if t == nil || !ok || ref.spec < 0 || f.opt.Samples == nil {
 			return
 		}
 		f.opt.Samples.Sample(&profdev.Sample{Task: t.Task, Comm: t.proc.comm, Event: ref.spec, Record: &rec.Sample})
@@ -682,13 +779,16 @@ func (f *Follower) end(m *merger) {
 	for _, tg := range f.targets {
 		tg.close()
 	}
-	for _, g := range f.keep {
-		g.Close()
+	for _, o := range f.side {
+		o.Close()
 	}
-	for _, r := range f.rings {
-		r.Close()
+	for _, c := range f.count {
+		c.Close()
 	}
-	f.rings, f.targets = nil, nil
+	for _, o := range f.stalled {
+		o.Close()
+	}
+	f.side, f.count, f.stalled, f.targets = nil, nil, nil, nil
 	f.mu.Unlock()
 	unix.Close(f.epfd)
 	unix.Close(f.wake)

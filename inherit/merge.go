@@ -20,15 +20,18 @@ type merger struct {
 	scratch perfevent.Record
 }
 
-// held is one record copied in: arena[off:off+n].
+// held is one record copied in, arena[off:off+n], and the layout of its
+// ring's records.
 type held struct {
 	time, seq uint64
 	off, n    int
+	format    *perfevent.RecordFormat
 }
 
-// add copies raw in, with its time (0 if it cannot be decoded: it is
-// handed on first, to be counted bad).
-func (m *merger) add(raw []byte, f *perfevent.RecordFormat) {
+// add copies raw, a record of a ring of format f, in, and returns its
+// time (0 if it cannot be decoded: it is handed on first, to be counted
+// bad).
+func (m *merger) add(raw []byte, f *perfevent.RecordFormat) uint64 {
 	var t uint64
 	if perfevent.DecodeRecord(raw, f, &m.scratch) == nil {
 		t = m.scratch.SampleID.Time
@@ -37,13 +40,14 @@ func (m *merger) add(raw []byte, f *perfevent.RecordFormat) {
 		}
 	}
 	m.seq++
-	m.held = append(m.held, held{time: t, seq: m.seq, off: len(m.arena), n: len(raw)})
+	m.held = append(m.held, held{time: t, seq: m.seq, off: len(m.arena), n: len(raw), format: f})
 	m.arena = append(m.arena, raw...)
+	return t
 }
 
 // pop hands fn the records of time up to horizon, oldest first, and keeps
 // the others.
-func (m *merger) pop(horizon uint64, fn func(raw []byte)) {
+func (m *merger) pop(horizon uint64, fn func(raw []byte, f *perfevent.RecordFormat)) {
 	slices.SortFunc(m.held, func(a, b held) int {
 		switch {
 		case a.time < b.time:
@@ -60,7 +64,7 @@ func (m *merger) pop(horizon uint64, fn func(raw []byte)) {
 	i := 0
 	for ; i < len(m.held) && m.held[i].time <= horizon; i++ {
 		h := m.held[i]
-		fn(m.arena[h.off : h.off+h.n])
+		fn(m.arena[h.off:h.off+h.n], h.format)
 	}
 	if i == len(m.held) {
 		m.held, m.arena = m.held[:0], m.arena[:0]

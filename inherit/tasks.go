@@ -24,12 +24,14 @@ type TaskEvents interface {
 type table struct {
 	specs  int // events per group (the pulse aside)
 	cpus   int
-	expect int                 // READ records an inherited task writes at its end: specs x CPUs
-	event  map[uint64]eventRef // the id of each event opened -> its target and index
-	tasks  map[int]*task       // live tasks by TID
-	procs  map[int]*proc       // live processes by TGID
-	sink   profdev.Sink
-	events TaskEvents // nil: no task records
+	expect int // READ records an inherited task writes at its end: specs x CPUs
+	// waiting are the tasks that ended with READ records still to come.
+	waiting map[*task]struct{}
+	event   map[uint64]eventRef // the id of each event opened -> its target and index
+	tasks   map[int]*task       // live tasks by TID
+	procs   map[int]*proc       // live processes by TGID
+	sink    profdev.Sink
+	events  TaskEvents // nil: no task records
 
 	nextProc, nextID         uint64
 	followed, created, ended int
@@ -39,17 +41,18 @@ type table struct {
 // eventRef names one event a Follower opened: on which target, which
 // spec (-1: the pulse), on which CPU (its index in the Follower's list).
 type eventRef struct {
-	target *target
-	spec   int
-	cpu    int
+	target   *target
+	spec     int
+	cpu      int
+	counting bool // of the counting group (else the side band's)
 }
 
 // target is a task the Follower opened its groups on (the launched
 // workload, an attached thread); the tasks it creates inherit them.
 type target struct {
-	task   *task
-	groups []*perfevent.Inherited // one per CPU
-	anchor int                    // perfevent.Anchor's fd; 0 if none
+	task        *task
+	side, count []*perfevent.Inherited // per CPU: its side-band and counting groups
+	anchor      int                    // perfevent.Anchor's fd; 0 if none
 	// ended sums, per event id, the READ records of the tasks that
 	// inherited the target's events: its groups' reads minus them are
 	// the target's own counts, once no inheriting task is alive.
@@ -59,10 +62,10 @@ type target struct {
 
 // close closes the target's events.
 func (tg *target) close() {
-	for _, g := range tg.groups {
+	for _, g := range append(tg.side, tg.count...) {
 		g.Close()
 	}
-	tg.groups = nil
+	tg.side, tg.count = nil, nil
 	if tg.anchor > 0 {
 		unix.Close(tg.anchor)
 		tg.anchor = 0
@@ -89,13 +92,15 @@ type task struct {
 	// live is the task's counts on each CPU as of its last pulse sample
 	// there, by CPU index then spec; nil before its first.
 	live   [][]perfevent.Value
-	reads  int  // READ records received
-	exited bool // its PERF_RECORD_EXIT came
+	reads  int    // READ records received
+	perCPU []int  // of them, from each CPU's copies (by CPU index)
+	exited bool   // its PERF_RECORD_EXIT came
+	exitAt uint64 // its time
 	status *unix.WaitStatus
 }
 
 func newTable(specs, cpus int, sink profdev.Sink, events TaskEvents) *table {
-	return &table{specs: specs, cpus: cpus, expect: specs * cpus, event: map[uint64]eventRef{},
+	return &table{specs: specs, cpus: cpus, expect: specs * cpus, event: map[uint64]eventRef{}, waiting: map[*task]struct{}{},
 		tasks: map[int]*task{}, procs: map[int]*proc{}, sink: sink, events: events}
 }
 
@@ -117,7 +122,7 @@ func (tb *table) process(tgid, ppid int, comm string) *proc {
 func (tb *table) add(tid, tgid int, p *proc, from *target, forked bool) *task {
 	tb.nextID++
 	t := &task{Task: pidtree.Task{TID: tid, TGID: tgid, PPID: p.ppid, Proc: p.id, ParentProc: p.parent, Forked: forked},
-		id: tb.nextID, proc: p, from: from, values: make([]perfevent.Value, tb.specs)}
+		id: tb.nextID, proc: p, from: from, values: make([]perfevent.Value, tb.specs), perCPU: make([]int, tb.cpus)}
 	p.tasks++
 	tb.tasks[tid] = t
 	tb.followed++
@@ -205,13 +210,35 @@ func (tb *table) execThread(pid int) *task {
 	return found
 }
 
-// exit records a task's end (PERF_RECORD_EXIT); an inherited task is
-// done once its READ records came too.
-func (tb *table) exit(tid int) {
-	if t := tb.tasks[tid]; t != nil {
-		t.exited = true
+// exit records a task's end (PERF_RECORD_EXIT) at time at; an inherited
+// task is done once its READ records came too.
+func (tb *table) exit(tid int, at uint64) {
+	if t := tb.tasks[tid]; t != nil && !t.exited {
+		t.exited, t.exitAt = true, at
+		if t.own == nil {
+			tb.waiting[t] = struct{}{}
+		}
 		tb.complete(t)
 	}
+}
+
+// overdue returns the tasks that ended before time before with READ
+// records still to come.
+func (tb *table) overdue(before uint64) []*task {
+	var late []*task
+	for t := range tb.waiting {
+		if t.exitAt < before {
+			late = append(late, t)
+		}
+	}
+	return late
+}
+
+// giveUp ends task t, whose READ records will not all come (they were
+// lost), without counts.
+func (tb *table) giveUp(t *task) {
+	tb.incomplete++
+	tb.end(t, true, false)
 }
 
 // read adds a READ record's counts to its task. The record is event
@@ -228,7 +255,7 @@ func (tb *table) read(r *perfevent.ReadRecord, id uint64) {
 		}
 	}
 	ref, ok := tb.event[v.ID]
-	if !ok || ref.spec < 0 {
+	if !ok || !ref.counting || ref.spec < 0 {
 		return
 	}
 	ref.target.ended[v.ID] += v.Value
@@ -244,6 +271,7 @@ func (tb *table) read(r *perfevent.ReadRecord, id uint64) {
 	val.Enabled += r.Values.TimeRunning
 	val.Running += r.Values.TimeRunning
 	t.reads++
+	t.perCPU[ref.cpu]++
 	tb.complete(t)
 }
 
@@ -256,7 +284,7 @@ func (tb *table) pulse(tid int, r *perfevent.SampleRead) {
 	}
 	for _, v := range r.Values {
 		ref, ok := tb.event[v.ID]
-		if !ok || ref.spec < 0 {
+		if !ok || !ref.counting || ref.spec < 0 {
 			continue
 		}
 		if t.live == nil {
@@ -295,6 +323,7 @@ func (tb *table) complete(t *task) {
 // are its counts.
 func (tb *table) end(t *task, gone, valid bool) {
 	delete(tb.tasks, t.TID)
+	delete(tb.waiting, t)
 	if t.own == nil && t.from != nil {
 		t.from.live--
 	}
@@ -342,9 +371,10 @@ func (tb *table) finish() {
 	}
 	for _, t := range rest {
 		if t.exited {
-			tb.incomplete++
+			tb.giveUp(t)
+		} else {
+			tb.end(t, false, false)
 		}
-		tb.end(t, t.exited, false)
 	}
 	for _, t := range targets {
 		tb.endTarget(t.own, separable[t.own])
@@ -359,8 +389,7 @@ func (tb *table) retire(tg *target) {
 	for _, t := range tb.tasks {
 		if t.from == tg && t.own == nil {
 			separable = false // its counts are in the target's reads
-			tb.incomplete++
-			tb.end(t, true, false)
+			tb.giveUp(t)
 		}
 	}
 	tb.endTarget(tg, separable)
@@ -375,7 +404,7 @@ func (tb *table) endTarget(tg *target, separable bool) {
 		return // ended already
 	}
 	valid := separable
-	for _, g := range tg.groups {
+	for _, g := range tg.count {
 		for i, id := range g.IDs {
 			spec := tb.event[id].spec
 			if spec < 0 {

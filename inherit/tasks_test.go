@@ -41,7 +41,7 @@ func newTestTable(l *sinkLog) (*table, *target) {
 	tg := tb.addTarget(10, 10, 1, "sh")
 	for cpu := 0; cpu < 2; cpu++ {
 		for spec := 0; spec < 2; spec++ {
-			tb.event[uint64(100+cpu*2+spec)] = eventRef{target: tg, spec: spec, cpu: cpu}
+			tb.event[uint64(100+cpu*2+spec)] = eventRef{target: tg, spec: spec, cpu: cpu, counting: true}
 		}
 	}
 	return tb, tg
@@ -71,7 +71,7 @@ func TestTableForkExitRead(t *testing.T) {
 	if child.PPID != 10 || child.Proc == tg.task.Proc || child.ParentProc != tg.task.Proc || thread.Proc != child.Proc || !child.Forked {
 		t.Errorf("child %+v thread %+v target %+v", child.Task, thread.Task, tg.task.Task)
 	}
-	tb.exit(12)
+	tb.exit(12, 1)
 	readAll(tb, 11, 12, 3)
 	if f, ok := l.ended[12]; !ok || !f.Valid || !f.Ended || f.Exited || f.Values[0].Raw != 6 || f.Values[1].Raw != 6 {
 		t.Errorf("thread's final %+v (ended %v), want ended, valid, 6 and 6", f, ok)
@@ -80,7 +80,7 @@ func TestTableForkExitRead(t *testing.T) {
 	if _, ok := l.ended[11]; ok {
 		t.Fatal("child ended before its EXIT")
 	}
-	tb.exit(11)
+	tb.exit(11, 2)
 	if f := l.ended[11]; !f.Valid || f.Values[0].Raw != 2 {
 		t.Errorf("child's final %+v", f)
 	}
@@ -100,7 +100,7 @@ func TestTableFinish(t *testing.T) {
 	tb, _ := newTestTable(l)
 	tb.fork(&perfevent.TaskRecord{PID: 11, PPID: 10, TID: 11, PTID: 10})
 	tb.fork(&perfevent.TaskRecord{PID: 13, PPID: 10, TID: 13, PTID: 10})
-	tb.exit(13)
+	tb.exit(13, 1)
 	tb.read(&perfevent.ReadRecord{PID: 13, TID: 13, Values: perfevent.SampleRead{Values: []perfevent.ReadValue{{Value: 1, ID: 100}}}}, 100)
 	tb.finish()
 	if f := l.ended[11]; f.Valid || f.Ended || f.Exited {
@@ -124,14 +124,14 @@ func TestTableExecFromThread(t *testing.T) {
 	tb, _ := newTestTable(l)
 	tb.fork(&perfevent.TaskRecord{PID: 11, PPID: 10, TID: 11, PTID: 10})
 	tb.fork(&perfevent.TaskRecord{PID: 11, PPID: 11, TID: 12, PTID: 11})
-	tb.exit(11)
+	tb.exit(11, 1)
 	readAll(tb, 11, 11, 1)
 	tb.exec(11, 11, "true")
 	tr := tb.tasks[11]
 	if tr == nil || tr.id == 0 || tb.tasks[12] != nil || tr.proc.comm != "true" {
 		t.Fatalf("after the exec: task 11 %+v, task 12 %v", tr, tb.tasks[12])
 	}
-	tb.exit(11)
+	tb.exit(11, 2)
 	readAll(tb, 11, 11, 2)
 	if f, ok := l.ended[11]; !ok || !f.Valid || f.Comm != "true" || f.Values[0].Raw != 4 {
 		t.Errorf("exec'd thread's final %+v", f)

@@ -105,15 +105,16 @@ type LostRecords struct{ Total int64 }
 func (w *LostRecords) Error() string { return fmt.Sprintf("%d records lost so far", w.Total) }
 
 // CountsLost: with --follow inherit, the kernel dropped Records records
-// (its per-CPU rings were full), and Tasks tasks ended with their final
-// counts among them: their counts are unknown.
+// (its per-CPU rings were full), Stalls counting rings stalled and were
+// replaced, and Tasks tasks ended with their final counts lost: their
+// counts are unknown.
 type CountsLost struct {
-	Records int64
-	Tasks   int
+	Records, Stalls int64
+	Tasks           int
 }
 
 func (w *CountsLost) Error() string {
-	return fmt.Sprintf("%d records lost, the counts of %d tasks with them", w.Records, w.Tasks)
+	return fmt.Sprintf("%d records lost, %d counting rings stalled, the counts of %d tasks lost", w.Records, w.Stalls, w.Tasks)
 }
 
 // OutOfOrder: with --order, samples were written out of time order: Late

@@ -300,8 +300,8 @@ func (s *Session) finish(res follow.Result) Result {
 		s.rep.Warn(&OutOfOrder{Late: d.Late, Early: d.Early})
 	}
 	if s.inh != nil {
-		if records, tasks := s.inh.Lost(); records > 0 && (tasks > 0 || s.samples == nil) {
-			s.rep.Warn(&CountsLost{Records: records, Tasks: tasks})
+		if records, stalls, tasks := s.inh.Lost(); tasks > 0 || records > 0 && s.samples == nil {
+			s.rep.Warn(&CountsLost{Records: records, Stalls: stalls, Tasks: tasks})
 		}
 	}
 	if d.RingFailures > 0 {

@@ -305,6 +305,7 @@ type record struct {
 	Comm      string                `json:"comm"`
 	Processes int                   `json:"processes"`
 	Folded    bool                  `json:"folded"`
+	Unknown   bool                  `json:"unknown"`
 	Code      *int                  `json:"code"`
 	Signal    *int                  `json:"signal"`
 	Exited    *bool                 `json:"exited"`

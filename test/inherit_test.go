@@ -3,9 +3,12 @@ package test
 import (
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The inherit follower (--follow inherit) against the workloads the
@@ -250,4 +253,48 @@ func TestInheritSetuid(t *testing.T) {
 func TestInheritProfileFolded(t *testing.T) {
 	requires(t)
 	checkFoldedHot(t, "--follow", "inherit")
+}
+
+// TestInheritStorm: a storm of 2,000 short-lived processes and threads
+// under -p --follow inherit. Every task is reported once, with its fork
+// and exit records, whatever the kernel does to the counting rings; a
+// count lost with a ring that stalled (two CPUs writing READ records into
+// it at once) is marked unknown, never shown as a number, and the
+// warning says how many.
+func TestInheritStorm(t *testing.T) {
+	requires(t)
+	tgt := start(t, "env", "STORM_UNTRACED=1", confBin(t, "storm"), "2000", "200", "5")
+	pid := tgt.expectPID("ready", 5*time.Second)
+	out := reportPath(t)
+	pp := start(t, ppBin, "--follow", "inherit", "-p", strconv.Itoa(pid), "--json", "-o", out, "--fold-after", "1000000")
+	time.Sleep(500 * time.Millisecond) // nothing to wait for: no tracer shows
+	unix.Kill(pid, unix.SIGUSR1)
+	tgt.expect("stormdone ", 60*time.Second)
+	unix.Kill(pid, unix.SIGTERM)
+	if code := pp.wait(10 * time.Second); code != 0 {
+		t.Fatalf("perfprof exit status %d after its target exited\n%s", code, tail(pp.stderr()))
+	}
+	tgt.wait(5 * time.Second)
+	rep := readReport(t, out)
+	cs := parseCreated(t, tgt.out.all())
+	if len(cs) != 2000 {
+		t.Fatalf("%d created lines, want 2000", len(cs))
+	}
+	checkFollowed(t, rep, cs, 1, followCheck{exits: true})
+	unknown := 0
+	for _, r := range rep.final {
+		if r.Unknown {
+			unknown++
+			for ev, v := range r.Events {
+				if ev == "page-faults" && v.Value > 0 && r.PID != pid {
+					t.Errorf("pid %d: unknown, yet %d page faults", r.PID, v.Value)
+				}
+			}
+		}
+	}
+	warned := strings.Contains(pp.stderr(), "final counts of")
+	t.Logf("%d of %d rows unknown; stderr: %s", unknown, len(rep.final), strings.TrimSpace(pp.stderr()))
+	if (unknown > 0) != warned {
+		t.Errorf("%d rows with unknown counts, warning %v:\n%s", unknown, warned, pp.stderr())
+	}
 }

@@ -101,9 +101,13 @@ func warning(w error) string {
 		return fmt.Sprintf("the workload was still running %v after %v: killing it (--kill-after)", ka.After, unix.SignalName(ka.Signal))
 	case errors.As(w, &lost):
 		return fmt.Sprintf("%d records lost so far: the rings were full (a larger -m, or a longer period)", lost.Total)
+	case errors.As(w, &cl) && cl.Stalls > 0:
+		return fmt.Sprintf("the final counts of %d %s lost (shown as —): Linux writes them from the CPU a task exits on into another CPU's ring, "+
+			"and two exits at once stalled that ring %d %s (replaced); for exact counts of every task, --follow ptrace",
+			cl.Tasks, pl(cl.Tasks, "task were", "tasks were"), cl.Stalls, pl(int(cl.Stalls), "time", "times"))
 	case errors.As(w, &cl):
-		return fmt.Sprintf("%d records lost: the rings were full, and %d %s with them (shown as —); give -m a larger power of two",
-			cl.Records, cl.Tasks, pl(cl.Tasks, "task's counts", "tasks' counts"))
+		return fmt.Sprintf("%d records lost: the rings were full, and the final counts of %d %s with them (shown as —); give -m a larger power of two",
+			cl.Records, cl.Tasks, pl(cl.Tasks, "task", "tasks"))
 	case errors.As(w, &ooo):
 		why := fmt.Sprintf("the kernel wrote them more than %d ms after their time", profdev.OrderWindow/1_000_000)
 		if ooo.Early > 0 {
