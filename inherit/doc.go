@@ -3,12 +3,18 @@
 // follow's tracer.
 //
 // The events are opened on each target (the launched workload before its
-// exec, each thread of an attached process) once per CPU, as one group
-// per CPU, with inherit: Linux copies them into every task the target
-// creates, before it runs, and into the tasks those create. The kernel
-// refuses to map the ring of an inherited event opened on every CPU at
-// once (cpu -1), hence one group per CPU, as perf record opens them. The
-// groups of one CPU write into one ring, whatever the target.
+// exec, each thread of an attached process) once per CPU, with inherit:
+// Linux copies them into every task the target creates, before it runs,
+// and into the tasks those create. The kernel refuses to map the ring of
+// an inherited event opened on every CPU at once (cpu -1), hence events
+// per CPU, as perf record opens them. On each target and CPU there are two
+// groups (perfevent.SideBandAttrs, CountingAttrs), and each CPU has two
+// rings, whatever the target: the side band and the samples, which only
+// that CPU writes; the READ records and the pulses, which every CPU may
+// write (a task's copies write their final counts from the CPU it exits
+// on). A counting ring that two CPUs wrote at once can stall for good:
+// the reader replaces one that stays silent while a task's READ records
+// are due in it, and the counts it took are lost, said, never guessed.
 //
 // The facts come from the records in the rings: PERF_RECORD_FORK and
 // EXIT give the tree, COMM with the exec flag the execs, and, with

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"path/filepath"
 	"os/exec"
 	"strings"
 	"sync"
@@ -118,10 +119,15 @@ func TestRunStopSignal(t *testing.T) {
 	sh := lookPath(t, "sh")
 	sig := stopSignal(t)
 	stop := make(chan os.Signal, 2)
-	cfg := &Config{Argv: []string{"sh", "-c", "trap '' INT TERM HUP QUIT; sleep 30"}, Path: sh, Events: []string{"task-clock"},
+	ready := filepath.Join(t.TempDir(), "ready")
+	cfg := &Config{Argv: []string{"sh", "-c", "trap '' INT TERM HUP QUIT; : >" + ready + "; sleep 30"}, Path: sh, Events: []string{"task-clock"},
 		FoldAfter: 100, KillAfter: time.Minute}
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		// Once the workload ignores them (on a loaded machine, 300 ms
+		// were not always enough for sh to get there).
+		for _, err := os.Stat(ready); err != nil; _, err = os.Stat(ready) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		stop <- sig // ignored by the workload
 		time.Sleep(200 * time.Millisecond)
 		stop <- sig

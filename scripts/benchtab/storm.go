@@ -115,6 +115,9 @@ type stormTarget struct {
 func startStorm(cfg *config) (*stormTarget, error) {
 	s := &stormTarget{ready: make(chan int, 1), traced: make(chan struct{}), done: make(chan struct{}), eof: make(chan struct{})}
 	s.cmd = exec.Command(cfg.stormBin(), strconv.Itoa(2*cfg.storm.procs), strconv.Itoa(cfg.storm.alive), strconv.Itoa(cfg.storm.lifeMS))
+	if cfg.storm.follow == "inherit" {
+		s.cmd.Env = append(os.Environ(), "STORM_UNTRACED=1") // nothing will trace it
+	}
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
