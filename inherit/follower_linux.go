@@ -65,7 +65,6 @@ type Follower struct {
 	targets  []*target
 	side     []*perfevent.RingOwner // per CPU: the side band and the samples
 	count    []*countRing           // per CPU: the READ records and the pulses
-	stalled  []*perfevent.RingOwner // counting rings replaced; closed at the end
 	epfd     int
 	wake     int // an eventfd: Stop, the workload's end and ReadRingsNow write it
 	workload int
@@ -666,9 +665,12 @@ func (f *Follower) replace(i int, now uint64) {
 			f.logf("target %d: %v", tg.task.TID, err)
 		}
 	}
+	// The old ring publishes nothing more: unmapped now, its memory and
+	// fd do not pile up over a long run.
 	old := f.count[i]
 	unix.EpollCtl(f.epfd, unix.EPOLL_CTL_DEL, old.FD, nil)
-	f.stalled = append(f.stalled, old.RingOwner)
+	f.ringBytes.Add(-int64(old.Ring.Size()))
+	old.Close()
 	f.count[i] = &countRing{RingOwner: o, last: now}
 	f.replaced.Add(1)
 	f.logf("CPU %d: counting ring stalled, replaced", f.cpus[i])
@@ -785,10 +787,7 @@ func (f *Follower) end(m *merger) {
 	for _, c := range f.count {
 		c.Close()
 	}
-	for _, o := range f.stalled {
-		o.Close()
-	}
-	f.side, f.count, f.stalled, f.targets = nil, nil, nil, nil
+	f.side, f.count, f.targets = nil, nil, nil
 	f.mu.Unlock()
 	unix.Close(f.epfd)
 	unix.Close(f.wake)
