@@ -72,7 +72,10 @@ fuzz:
 # BENCHFLAGS=-sampling-only, or without it: BENCHFLAGS=-no-sampling; an
 # A/B against an older binary: BENCHFLAGS=-baseline=/tmp/pp-old; the storm
 # memory benchmark (off by default, about 2.5 minutes):
-# BENCHFLAGS=-storm=200000.
+# BENCHFLAGS=-storm=200000, with the inherit follower:
+# BENCHFLAGS='-storm=200000 -storm-follow=inherit'. Section 4d (about 4
+# minutes) sets --follow inherit beside perf stat and perf record:
+# alone with BENCHFLAGS=-inherit-only, left out with -no-inherit.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./scripts/benchtab -perfprof $(BIN) $(BENCHFLAGS)

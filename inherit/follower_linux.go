@@ -104,7 +104,6 @@ func New(opt Options) (*Follower, error) {
 		sideAttrs:  perfevent.SideBandAttrs(opt.Specs, opt.Specs[0].Attr.Bits&unix.PerfBitMmap2 != 0),
 		countAttrs: perfevent.CountingAttrs(opt.Specs, uint64(opt.Pulse)),
 		ringBytes0: uint32((1 << opt.RingOrder) * os.Getpagesize())}
-	f.sideNames = []string{opt.Specs[0].Name}
 	if opt.Pulse > 0 {
 		f.countNames = append(f.countNames, "task-clock (pulse)")
 	}
@@ -114,13 +113,11 @@ func New(opt Options) (*Follower, error) {
 			f.sideNames = append(f.sideNames, opt.Specs[i].Name)
 		}
 	}
+	if !sampled {
+		f.sideNames = []string{opt.Specs[0].Name}
+	}
 	if f.sideFormat, err = perfevent.NewRecordFormat(&f.sideAttrs[0]); err != nil {
 		return nil, err
-	}
-	if sampled {
-		if f.sideFormat, err = perfevent.NewRecordFormat(&f.sideAttrs[1]); err != nil {
-			return nil, err
-		}
 	}
 	if f.countFormat, err = perfevent.NewRecordFormat(&f.countAttrs[0]); err != nil {
 		return nil, err
@@ -231,9 +228,13 @@ func (f *Follower) open(tg *target, tid int, enableOnExec bool) error {
 	if f.opt.Pulse > 0 {
 		first = 1
 	}
+	sideFirst := 1 // the dummy
+	if perfevent.Sampled(f.opt.Specs) {
+		sideFirst = 0
+	}
 	for cpu := range f.cpus {
 		for j, id := range tg.side[cpu].IDs {
-			f.tb.event[id] = eventRef{target: tg, spec: j - 1, cpu: cpu}
+			f.tb.event[id] = eventRef{target: tg, spec: j - sideFirst, cpu: cpu}
 		}
 		for j, id := range tg.count[cpu].IDs {
 			f.tb.event[id] = eventRef{target: tg, spec: j - first, cpu: cpu, counting: true}

@@ -43,30 +43,29 @@ func inherited(a *unix.PerfEventAttr) {
 	a.Clockid = unix.CLOCK_MONOTONIC
 }
 
-// SideBandAttrs returns the side-band group of specs: a dummy leader that
-// writes the task records that tell a follower the tree
-// (PERF_RECORD_FORK, EXIT, COMM with the exec flag) and, with mappings,
-// PERF_RECORD_MMAP2; then, when specs sample (Sampling), the sampling
-// events. The dummy counts the modes specs[0] counts (a user may count
-// only user mode at perf_event_paranoid 2), and its records have the
-// samples' sample_type, so that one format decodes the ring.
+// SideBandAttrs returns the side-band group of specs, whose leader writes
+// the task records that tell a follower the tree (PERF_RECORD_FORK, EXIT,
+// COMM with the exec flag) and, with mappings, PERF_RECORD_MMAP2. When
+// specs sample (Sampling), the group is the sampling events, the first
+// the leader. When they count, it is a dummy that counts the modes
+// specs[0] counts (a user may count only user mode at
+// perf_event_paranoid 2): one more event for each task and CPU, which
+// keeps the task records out of the counting ring.
 func SideBandAttrs(specs []Spec, mappings bool) []unix.PerfEventAttr {
-	st := uint64(inheritSampleTypes)
-	if Sampled(specs) {
-		st = specs[0].Attr.Sample_type
-	}
-	lead := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY, Sample_type: st,
-		Bits: specs[0].Attr.Bits&excludeMask | unix.PerfBitTask | unix.PerfBitComm | unix.PerfBitCommExec}
-	if mappings {
-		lead.Bits |= unix.PerfBitMmap | unix.PerfBitMmap2
-	}
-	attrs := []unix.PerfEventAttr{lead}
+	var attrs []unix.PerfEventAttr
 	if Sampled(specs) {
 		for _, s := range specs {
 			a := s.Attr
 			a.Bits &^= unix.PerfBitMmap | unix.PerfBitMmap2 | unix.PerfBitComm | unix.PerfBitCommExec
 			attrs = append(attrs, a)
 		}
+	} else {
+		attrs = append(attrs, unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
+			Sample_type: inheritSampleTypes, Bits: specs[0].Attr.Bits & excludeMask})
+	}
+	attrs[0].Bits |= unix.PerfBitTask | unix.PerfBitComm | unix.PerfBitCommExec
+	if mappings {
+		attrs[0].Bits |= unix.PerfBitMmap | unix.PerfBitMmap2
 	}
 	for i := range attrs {
 		inherited(&attrs[i])

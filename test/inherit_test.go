@@ -100,6 +100,7 @@ func TestInheritMatchesPtrace(t *testing.T) {
 		name, script string
 		perThread    bool
 	}{
+		{"Demo", workload("demo"), true},
 		{"ForkTree", workload("forktree") + " 2 4 5 50; true", false},
 		{"SpawnVfork", workload("spawn") + " 20 | cat", false},
 		{"Threads", workload("threadtree") + " 8 5 20; true", true},

@@ -19,6 +19,10 @@ var inheritTools = []tool{
 	{"ppi1", "perfprof --follow inherit -e " + events1, func(c *config, w []string) []string {
 		return append([]string{c.perfprof, "--follow", "inherit", "-o", "/dev/null", "-e", events1, "--"}, w...)
 	}},
+	// With -i, the pulse: live counts for the interval reports.
+	{"ppii", "perfprof --follow inherit -i 1000 -e " + events1, func(c *config, w []string) []string {
+		return append([]string{c.perfprof, "--follow", "inherit", "-i", "1000", "-o", "/dev/null", "-e", events1, "--"}, w...)
+	}},
 	{"ppis", "perfprof --follow inherit -F " + samplingFreq + " -e " + events1, func(c *config, w []string) []string {
 		return append([]string{c.perfprof, "--follow", "inherit", "-o", "/dev/null", "-F", samplingFreq, "-e", events1, "--"}, w...)
 	}},
@@ -56,7 +60,7 @@ func runInherit(cfg *config) []*workload {
 	var wls []*workload
 	for _, a := range sizes {
 		wls = append(wls, &workload{label: strings.Join(a, " "), args: a,
-			tools: []string{"bare", "pstat1", "pp1", "ppi1", "precord", "pps", "ppis"},
+			tools: []string{"bare", "pstat1", "pp1", "ppi1", "ppii", "precord", "pps", "ppis"},
 			vals:  map[string][]float64{}, errs: map[string][]string{}})
 	}
 	progress("inherit: %d rounds of bare, perf stat, perfprof (ptrace, inherit), perf record, perfprof -F (ptrace, inherit)", cfg.rounds)
@@ -71,24 +75,27 @@ func (r *report) inherit(wls []*workload) {
 	r.p("µs/op added over bare (median of per-round tool - bare), %d interleaved rounds. count: -e %s; sample: -F %s -e %s.", r.cfg.rounds, events1, samplingFreq, events1)
 	r.p("Targets: inherit counting within %.0f%% of bare beyond perf stat's; inherit sampling <= %.1fx perf record's added.", inheritCountTarget*100, inheritSampleTarget)
 	r.p("")
-	r.p("%-16s %8s | %8s %8s %8s | %8s %8s %8s | %s", "workload", "bare", "perfstat", "ptrace", "inherit", "record", "ptrace-F", "inherit-F", "verdicts")
-	r.p("%-16s %8s | %8s %8s %8s | %8s %8s %8s |", "", "µs/op", "+µs/op", "+µs/op", "+µs/op", "+µs/op", "+µs/op", "+µs/op")
-	r.p("%s", strings.Repeat("-", 110))
+	r.p("%-16s %8s | %8s %8s %8s %8s | %8s %8s %8s | %s", "workload", "bare", "perfstat", "ptrace", "inherit", "inh -i", "record", "ptrace-F", "inherit-F", "verdicts")
+	r.p("%-16s %8s | %8s %8s %8s %8s | %8s %8s %8s |", "", "µs/op", "+µs/op", "+µs/op", "+µs/op", "+µs/op", "+µs/op", "+µs/op", "+µs/op")
+	r.p("%s", strings.Repeat("-", 120))
 	for _, w := range wls {
 		bare, _ := w.addedOverBare("bare")
 		add := map[string]float64{}
-		for _, k := range []string{"pstat1", "pp1", "ppi1", "precord", "pps", "ppis"} {
+		for _, k := range []string{"pstat1", "pp1", "ppi1", "ppii", "precord", "pps", "ppis"} {
 			_, add[k] = w.addedOverBare(k)
 		}
 		countShare := (add["ppi1"] - add["pstat1"]) / bare
 		countOK := countShare <= inheritCountTarget && len(w.errs["ppi1"]) == 0
 		sampleRatio := add["ppis"] / add["precord"]
 		sampleOK := (sampleRatio <= inheritSampleTarget || add["ppis"] <= 0) && len(w.errs["ppis"]) == 0
+		if add["precord"] <= 0 {
+			sampleRatio, sampleOK = math.NaN(), false // perf record added nothing measurable: no ratio
+		}
 		if math.IsNaN(add["pstat1"]) || math.IsNaN(add["precord"]) {
 			countOK, sampleOK = false, false // perf is needed for the comparison
 		}
-		r.p("%-16s %8s | %8s %8s %8s | %8s %8s %8s | count %+.1f%% %s, sample %.2fx %s", w.label, fmtF(bare, 1),
-			fmtF(add["pstat1"], 1), fmtF(add["pp1"], 1), fmtF(add["ppi1"], 1),
+		r.p("%-16s %8s | %8s %8s %8s %8s | %8s %8s %8s | count %+.1f%% %s, sample %.2fx %s", w.label, fmtF(bare, 1),
+			fmtF(add["pstat1"], 1), fmtF(add["pp1"], 1), fmtF(add["ppi1"], 1), fmtF(add["ppii"], 1),
 			fmtF(add["precord"], 1), fmtF(add["pps"], 1), fmtF(add["ppis"], 1),
 			countShare*100, verdict(countOK), sampleRatio, verdict(sampleOK))
 		r.check(w.label+", inherit counting beyond perf stat", fmt.Sprintf("%+.1f%% of bare", countShare*100),
