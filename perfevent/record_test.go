@@ -89,6 +89,45 @@ func (b *recBuf) sampleID(st uint64, id SampleID) *recBuf {
 	return b
 }
 
+// read writes a struct read_format of layout rf.
+func (b *recBuf) read(rf uint64, sr *SampleRead) *recBuf {
+	times := func() {
+		if rf&unix.PERF_FORMAT_TOTAL_TIME_ENABLED != 0 {
+			b.u64(sr.TimeEnabled)
+		}
+		if rf&unix.PERF_FORMAT_TOTAL_TIME_RUNNING != 0 {
+			b.u64(sr.TimeRunning)
+		}
+	}
+	value := func(v ReadValue, withTimes bool) {
+		b.u64(v.Value)
+		if withTimes {
+			times()
+		}
+		if rf&unix.PERF_FORMAT_ID != 0 {
+			b.u64(v.ID)
+		}
+		if rf&unix.PERF_FORMAT_LOST != 0 {
+			b.u64(v.Lost)
+		}
+	}
+	if rf&unix.PERF_FORMAT_GROUP != 0 {
+		// nr, times, then each value.
+		b.u64(uint64(len(sr.Values)))
+		times()
+		for _, v := range sr.Values {
+			value(v, false)
+		}
+		return b
+	}
+	// The value, then the times.
+	if len(sr.Values) != 1 {
+		panic("recEncode: not one read value without PERF_FORMAT_GROUP")
+	}
+	value(sr.Values[0], true)
+	return b
+}
+
 func (b *recBuf) setSize(n int) *recBuf {
 	b.size = n
 	return b
@@ -140,41 +179,7 @@ func recEncode(f *RecordFormat, r *Record) []byte {
 			b.u64(s.Period)
 		}
 		if st&unix.PERF_SAMPLE_READ != 0 {
-			rf := f.ReadFormat
-			times := func() {
-				if rf&unix.PERF_FORMAT_TOTAL_TIME_ENABLED != 0 {
-					b.u64(s.Read.TimeEnabled)
-				}
-				if rf&unix.PERF_FORMAT_TOTAL_TIME_RUNNING != 0 {
-					b.u64(s.Read.TimeRunning)
-				}
-			}
-			value := func(v ReadValue, withTimes bool) {
-				b.u64(v.Value)
-				if withTimes {
-					times()
-				}
-				if rf&unix.PERF_FORMAT_ID != 0 {
-					b.u64(v.ID)
-				}
-				if rf&unix.PERF_FORMAT_LOST != 0 {
-					b.u64(v.Lost)
-				}
-			}
-			if rf&unix.PERF_FORMAT_GROUP != 0 {
-				// nr, times, then each value.
-				b.u64(uint64(len(s.Read.Values)))
-				times()
-				for _, v := range s.Read.Values {
-					value(v, false)
-				}
-			} else {
-				// The value, then the times.
-				if len(s.Read.Values) != 1 {
-					panic("recEncode: not one read value without PERF_FORMAT_GROUP")
-				}
-				value(s.Read.Values[0], true)
-			}
+			b.read(f.ReadFormat, &s.Read)
 		}
 		if st&unix.PERF_SAMPLE_CALLCHAIN != 0 {
 			b.u64(uint64(len(s.Callchain)))
@@ -197,6 +202,8 @@ func recEncode(f *RecordFormat, r *Record) []byte {
 		b.u64(r.Throttle.Time).u64(r.Throttle.ID).u64(r.Throttle.StreamID)
 	case unix.PERF_RECORD_COMM:
 		b.pair(uint32(r.Comm.PID), uint32(r.Comm.TID)).str(string(r.Comm.Name))
+	case unix.PERF_RECORD_READ:
+		b.pair(uint32(r.Read.PID), uint32(r.Read.TID)).read(f.ReadFormat, &r.Read.Values)
 	case unix.PERF_RECORD_MMAP2:
 		m := &r.Mmap2
 		b.pair(uint32(m.PID), uint32(m.TID)).u64(m.Addr).u64(m.Len).u64(m.PgOff)
