@@ -165,9 +165,13 @@ func TestCtrlC(t *testing.T) {
 
 // TestCtrlCPython: the same with a real program, Python's
 // KeyboardInterrupt, on a terminal.
+//
+// It runs alone, not in parallel with the rest: under load, the
+// interpreter now and then ignored the SIGINT perfprof passed on to it
+// (the -v log shows the signal-delivery stop and PTRACE_CONT with signal
+// 2), on the code before issue 18 too. Not understood yet.
 func TestCtrlCPython(t *testing.T) {
 	requires(t)
-	t.Parallel()
 	// The interpreter itself: a wrapper such as pyenv's shim script may
 	// leave tasks of its own running after Python exits.
 	python := "/usr/bin/python3"
