@@ -35,6 +35,12 @@ const InheritReadFormat = unix.PERF_FORMAT_TOTAL_TIME_ENABLED | unix.PERF_FORMAT
 const inheritSampleTypes = unix.PERF_SAMPLE_IDENTIFIER | unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_TIME |
 	unix.PERF_SAMPLE_CPU
 
+// dummy returns the attr of a software dummy event (it counts nothing)
+// with bits.
+func dummy(bits uint64) unix.PerfEventAttr {
+	return unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY, Size: attrSize, Bits: bits}
+}
+
 // inherited sets the bits every inherited event has.
 func inherited(a *unix.PerfEventAttr) {
 	a.Size = attrSize
@@ -60,8 +66,9 @@ func SideBandAttrs(specs []Spec, mappings bool) []unix.PerfEventAttr {
 			attrs = append(attrs, a)
 		}
 	} else {
-		attrs = append(attrs, unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY,
-			Sample_type: inheritSampleTypes, Bits: specs[0].Attr.Bits & excludeMask})
+		d := dummy(specs[0].Attr.Bits & excludeMask)
+		d.Sample_type = inheritSampleTypes
+		attrs = append(attrs, d)
 	}
 	attrs[0].Bits |= unix.PerfBitTask | unix.PerfBitComm | unix.PerfBitCommExec
 	if mappings {
@@ -227,9 +234,8 @@ type RingOwner struct {
 // exclude are the exclude bits of the events it takes (perf_event_paranoid
 // 2 refuses a dummy that counts the kernel to a user).
 func NewRingOwner(cpu, order int, wakeup uint32, exclude uint64) (*RingOwner, error) {
-	a := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY, Size: attrSize,
-		Bits:    unix.PerfBitDisabled | unix.PerfBitUseClockID | exclude&excludeMask,
-		Clockid: unix.CLOCK_MONOTONIC}
+	a := dummy(unix.PerfBitDisabled | unix.PerfBitUseClockID | exclude&excludeMask)
+	a.Clockid = unix.CLOCK_MONOTONIC
 	if wakeup > 0 {
 		a.Bits |= unix.PerfBitWatermark
 		a.Wakeup = wakeup
@@ -271,8 +277,7 @@ func (o *RingOwner) Close() error {
 // event names the run's first event: an error is the open's of the
 // events on tid, as the user knows them.
 func Anchor(tid int, event string) (int, error) {
-	a := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_DUMMY, Size: attrSize,
-		Bits: unix.PerfBitDisabled | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv}
+	a := dummy(unix.PerfBitDisabled | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv)
 	fd, err := perfEventOpen(&a, tid, -1, -1)
 	if err != nil {
 		return -1, openFailed(event, tid, "perf_event_open", err)
